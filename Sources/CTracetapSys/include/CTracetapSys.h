@@ -1,0 +1,12 @@
+#ifndef CTRACETAPSYS_H
+#define CTRACETAPSYS_H
+// Linux calls Glibc's Swift overlay does not import: epoll, eventfd and the GNU-only accept4.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+int tt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/// Arms SO_LINGER with a zero timeout so that close() sends a TCP RST instead of a FIN.
+int tt_set_linger_reset(int fd);
+#endif

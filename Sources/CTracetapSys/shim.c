@@ -1,0 +1,13 @@
+// _GNU_SOURCE must stay out of the module header: defining it there breaks Glibc's fd_set import.
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include "CTracetapSys.h"
+
+int tt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    return accept4(fd, addr, len, flags);
+}
+
+int tt_set_linger_reset(int fd) {
+    struct linger l = { .l_onoff = 1, .l_linger = 0 };
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}

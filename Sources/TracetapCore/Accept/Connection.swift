@@ -1,0 +1,125 @@
+import Glibc
+import HTTPCodec
+
+/// One non-blocking socket with an input and an output queue. Reading stops while the input is full or
+/// the other side of the exchange cannot take more (backpressure), so memory stays bounded whatever the
+/// body size. Subclasses decide what the bytes mean.
+class Connection: EventHandler, TimerTarget {
+    enum ReadOutcome { case data, eof, failed(Int32) }
+
+    static let highWater = 256 * 1024
+
+    let fd: Int32
+    unowned let loop: ProxyLoop
+    var inbound = ByteBuffer()
+    var outbound = ByteBuffer()
+    var timer = TimerSlot()
+    private(set) var isClosed = false
+    private(set) var sawEOF = false
+    /// A send failed (peer reset or gone); the socket's own error event tears the connection down.
+    private(set) var writeBroken = false
+    /// Set by the exchange while the other side's output queue is full.
+    var peerBackpressure = false { didSet { if peerBackpressure != oldValue { updateInterest() } } }
+    private var interest: UInt32
+
+    init(fd: Int32, loop: ProxyLoop, events: UInt32) {
+        self.fd = fd
+        self.loop = loop
+        interest = events
+        loop.events.register(fd, self, events: events)
+    }
+
+    var wantsRead: Bool { !isClosed && !sawEOF && !peerBackpressure && inbound.readableCount < Connection.highWater }
+
+    func updateInterest() {
+        guard !isClosed else { return }
+        var desired: UInt32 = wantsRead ? Epoll.readable | Epoll.peerClosed : 0
+        if !outbound.isEmpty || writeBroken { desired |= Epoll.writable }
+        if desired != interest {
+            interest = desired
+            loop.events.modify(fd, events: desired)
+        }
+    }
+
+    /// Reads what the socket holds, up to the input limit.
+    func readFromSocket() -> ReadOutcome {
+        let scratch = loop.events.scratch
+        while inbound.readableCount < Connection.highWater {
+            let n = read(fd, scratch.baseAddress, scratch.count)
+            if n > 0 {
+                inbound.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                if n < scratch.count { break }
+                continue
+            }
+            if n == 0 { sawEOF = true; return .eof }
+            let error = errno
+            if error == EAGAIN || error == EWOULDBLOCK { break }
+            if error == EINTR { continue }
+            return .failed(error)
+        }
+        return .data
+    }
+
+    /// Sends at once when nothing is queued, and queues whatever the kernel did not take.
+    func send(_ bytes: UnsafeRawBufferPointer) {
+        guard !isClosed, !writeBroken, bytes.count > 0 else { return }
+        var offset = 0
+        if outbound.isEmpty {
+            while offset < bytes.count {
+                let n = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if n > 0 { offset += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                markWriteBroken()
+                return
+            }
+        }
+        if offset < bytes.count {
+            outbound.append(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            updateInterest()
+        }
+    }
+
+    func send(_ bytes: [UInt8]) { bytes.withUnsafeBytes { send($0) } }
+
+    /// Writes queued output; false when the peer is gone.
+    func flush() -> Bool {
+        if writeBroken { return false }
+        while !outbound.isEmpty {
+            let n = outbound.withReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { outbound.consume(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+            markWriteBroken()
+            return false
+        }
+        if outbound.isEmpty { outbound.releaseCapacityIfEmpty() }
+        updateInterest()
+        return true
+    }
+
+    private func markWriteBroken() {
+        writeBroken = true
+        outbound = ByteBuffer()
+        updateInterest()
+    }
+
+    func setDeadline(afterNanos nanos: UInt64) {
+        loop.events.timers.schedule(self, at: loop.events.now + nanos)
+    }
+
+    func clearDeadline() { loop.events.timers.cancel(self) }
+
+    func closeSocket() {
+        guard !isClosed else { return }
+        isClosed = true
+        clearDeadline()
+        loop.events.unregister(fd)
+        close(fd)
+        inbound = ByteBuffer()
+        outbound = ByteBuffer()
+    }
+
+    func handle(events: UInt32) {}
+    func deadlineReached() {}
+}

@@ -1,0 +1,90 @@
+import Glibc
+import CTracetapSys
+
+/// Thin wrappers over the socket calls, returning Swift errors; every socket is non-blocking and close-on-exec.
+enum Sockets {
+    static func listen(on address: SocketAddress, backlog: Int32 = 4096) throws(SocketError) -> Int32 {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError.errno("socket") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
+        guard bound == 0 else {
+            let error = SocketError.errno("cannot listen on \(address)")
+            close(fd)
+            throw error
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let error = SocketError.errno("listen on \(address)")
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Starts a non-blocking connect; the socket becomes writable when it completes.
+    static func startConnect(to address: SocketAddress) throws(SocketError) -> Int32 {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError.errno("socket") }
+        setNoDelay(fd)
+        let rc = address.withSockaddr { connect(fd, $0, $1) }
+        if rc != 0 && errno != EINPROGRESS {
+            let error = SocketError.errno("connect to \(address)")
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// The outcome of a non-blocking connect, once the socket reported writable.
+    static func connectError(_ fd: Int32) -> Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func localAddress(_ fd: Int32) -> SocketAddress {
+        var address = SocketAddress()
+        address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutablePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &address.length) }
+        }
+        return address
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    static func wallClockSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Writes to stderr without Glibc's non-Sendable `stderr` global.
+func writeStderr(_ text: String) {
+    var bytes = Array(text.utf8)
+    writeAll(2, &bytes)
+}
+
+func writeAll(_ fd: Int32, _ bytes: inout [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if n <= 0 {
+            if n < 0 && errno == EINTR { continue }
+            return
+        }
+        offset += n
+    }
+}

@@ -1,0 +1,74 @@
+import HTTPCodec
+
+/// The admin API's routes. JSON in and out; when a token is configured every call must carry it
+/// (`Authorization: Bearer TOKEN`).
+struct AdminAPI {
+    struct Reply {
+        var status: Int
+        var contentType = "application/json"
+        var body: [UInt8]
+
+        init(status: Int, json: String) {
+            self.status = status
+            body = Array(json.utf8)
+        }
+    }
+
+    let loop: ProxyLoop
+
+    func respond(to request: RequestHead) -> Reply {
+        if let token = loop.config.adminToken {
+            let expected = Array("Bearer \(token)".utf8)
+            guard let given = request.headers.first(Array("authorization".utf8)), given.elementsEqual(expected) else {
+                return Reply(status: 401, json: AdminAPI.errorJSON("missing or wrong admin token"))
+            }
+        }
+        let path = request.target.prefix { $0 != 63 }
+        switch (request.methodString, String(decoding: path, as: UTF8.self)) {
+        case ("GET", "/api/status"):
+            return Reply(status: 200, json: statusJSON())
+        case (_, "/api/status"):
+            return Reply(status: 405, json: AdminAPI.errorJSON("use GET"))
+        default:
+            return Reply(status: 404, json: AdminAPI.errorJSON("no such endpoint"))
+        }
+    }
+
+    private func statusJSON() -> String {
+        let s = loop.shared.stats.snapshot
+        let config = loop.config
+        let uptime = Sockets.wallClockSeconds() - loop.shared.stats.startedAt
+        return """
+        {"uptime_s":\(Int(uptime * 1000) / 1000),"listen":\(JSONText.quote(config.listen.description)),\
+        "threads":\(config.threads),"exchanges":\(s.exchanges),"errors":\(s.errors),\
+        "clients":{"open":\(s.clientConnections),"total":\(s.clientConnectionsTotal)},\
+        "upstream":{"url":\(JSONText.quote(config.upstream.description)),"open":\(s.upstreamOpen),"idle":\(s.upstreamIdle),\
+        "connects":\(s.upstreamConnects),"reuses":\(s.upstreamReuses),"retries":\(s.upstreamRetries)},\
+        "bytes":{"from_clients":\(s.bytesFromClients),"response_bodies":\(s.responseBodyBytes)},\
+        "accept_failures":\(s.acceptFailures)}
+        """
+    }
+
+    static func errorJSON(_ message: String) -> String { "{\"error\":\(JSONText.quote(message))}" }
+}
+
+enum JSONText {
+    /// A JSON string literal (RFC 8259 §7).
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

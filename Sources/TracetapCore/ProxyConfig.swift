@@ -1,0 +1,50 @@
+import HTTPCodec
+
+/// Where requests go: `http://host:port` over our own sockets, `https://...` through libcurl.
+public struct UpstreamURL: Sendable, CustomStringConvertible {
+    public var isTLS: Bool
+    public var hostPort: HostPort
+    /// `host[:port]` as written, for the Host header the upstream sees.
+    public var authority: String
+
+    public init?(_ text: String) {
+        let lower = text.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("http://") { isTLS = false; rest = text.dropFirst(7) }
+        else if lower.hasPrefix("https://") { isTLS = true; rest = text.dropFirst(8) }
+        else { return nil }
+        let authority = String(rest.prefix { $0 != "/" })
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        let hasPort = authority.hasPrefix("[") ? authority.contains("]:") : authority.contains(":")
+        guard let hp = HostPort(hasPort ? authority : "\(authority):\(isTLS ? 443 : 80)") else { return nil }
+        self.hostPort = hp
+        self.authority = authority
+    }
+
+    public var description: String { "\(isTLS ? "https" : "http")://\(authority)" }
+}
+
+public struct ProxyConfig: Sendable {
+    public var listen = HostPort(host: "127.0.0.1", port: 8080)
+    public var upstream = UpstreamURL("http://127.0.0.1:3000")!
+    /// nil turns the admin listener off.
+    public var admin: HostPort? = HostPort(host: "127.0.0.1", port: 9901)
+    public var adminToken: String?
+    public var threads = 2
+    public var headerTimeout = 10.0
+    public var idleTimeout = 60.0
+    public var connectTimeout = 5.0
+    public var responseTimeout = 30.0
+    public var upstreamIdleTimeout = 30.0
+    public var gracePeriod = 10.0
+    public var accessLog = true
+    public var preserveHost = false
+    public var maxIdleUpstreamPerThread = 256
+    public var limits = HeadLimits()
+
+    public init() {}
+}
+
+extension Double {
+    var nanos: UInt64 { UInt64(max(0, self) * 1e9) }
+}

@@ -1,0 +1,117 @@
+import Glibc
+import HTTPCodec
+import Synchronization
+import TraceContext
+
+/// State every loop thread can read: configuration, counters, the sockets bound at start-up.
+final class ProxyShared: Sendable {
+    let config: ProxyConfig
+    let stats = ProxyStats()
+    let upstreamAddress: Result<SocketAddress, SocketError>
+    let listenFD: Int32
+    let adminFD: Int32?
+    let wakeFDs: [Int32]
+    let shutdownRequested = Atomic<Bool>(false)
+
+    init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32]) {
+        self.config = config
+        self.upstreamAddress = upstreamAddress
+        self.listenFD = listenFD
+        self.adminFD = adminFD
+        self.wakeFDs = wakeFDs
+    }
+}
+
+/// Everything one thread owns: its epoll loop, its client connections, its upstream pool.
+final class ProxyLoop {
+    let index: Int
+    let shared: ProxyShared
+    let config: ProxyConfig
+    let events: EventLoop
+    let tagger: RequestTagger
+    var random = FastRandom()
+    private(set) var pool: UpstreamPool!
+    private let accessLog = AccessLog()
+    private var observers: [ExchangeObserver] = []
+    private var clients: [Int32: ClientConnection] = [:]
+    private var adminConnections: [Int32: AdminConnection] = [:]
+    private var listeners: [Listener] = []
+    private(set) var shuttingDown = false
+    private var forceStopAt: UInt64 = 0
+    private var exchangeCounter: UInt64 = 0
+
+    init(index: Int, shared: ProxyShared) {
+        self.index = index
+        self.shared = shared
+        config = shared.config
+        events = EventLoop(wakeFD: shared.wakeFDs[index])
+        tagger = RequestTagger(upstreamAuthority: Array(shared.config.upstream.authority.utf8), preserveHost: shared.config.preserveHost)
+        pool = UpstreamPool(loop: self, address: shared.upstreamAddress)
+        if config.accessLog {
+            observers.append(accessLog)
+            events.afterEvents.append { [accessLog] in accessLog.flush() }
+        }
+        listeners.append(Listener(fd: shared.listenFD, loop: self) { [unowned self] fd, peer in
+            clients[fd] = ClientConnection(fd: fd, peer: peer, loop: self)
+        })
+        if index == 0, let adminFD = shared.adminFD {
+            listeners.append(Listener(fd: adminFD, loop: self) { [unowned self] fd, _ in
+                adminConnections[fd] = AdminConnection(fd: fd, loop: self)
+            })
+        }
+        events.onWake = { [unowned self] in
+            if shared.shutdownRequested.load(ordering: .acquiring) { beginShutdown() }
+        }
+    }
+
+    func run() {
+        events.run { shuttingDown && (clients.isEmpty || events.now >= forceStopAt) }
+        for client in Array(clients.values) { client.teardown(reason: "shutting down") }
+        for admin in Array(adminConnections.values) { admin.closeSocket() }
+        pool.closeAll()
+        accessLog.flush()
+    }
+
+    /// Stop accepting; idle connections close now, busy ones after their exchange, all by the grace period.
+    private func beginShutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        forceStopAt = events.now + config.gracePeriod.nanos
+        for listener in listeners { listener.stop() }
+        pool.closeAll()
+        for client in Array(clients.values) { client.shutdownIfIdle() }
+    }
+
+    func newRecord(tag: TraceTag, request: RequestHead?, client: ClientConnection) -> ExchangeRecord {
+        exchangeCounter += 1
+        return ExchangeRecord(id: UInt64(index) << 48 | exchangeCounter, startedAt: Sockets.wallClockSeconds(), trace: tag,
+                              request: request, clientAddress: client.peerHost, upstreamAddress: config.upstream.authority)
+    }
+
+    func exchangeFinished(_ record: ExchangeRecord) {
+        shared.stats.exchanges.add(1)
+        if record.failure != nil { shared.stats.errors.add(1) }
+        shared.stats.responseBodyBytes.add(Int(record.responseBodyBytes))
+        for observer in observers { observer.exchangeFinished(record) }
+    }
+
+    func clientClosed(_ client: ClientConnection) { clients[client.fd] = nil }
+    func adminClosed(_ connection: AdminConnection) { adminConnections[connection.fd] = nil }
+
+    func logIncompleteRequest(from host: String, bytes: Int) {
+        if config.accessLog { accessLog.note("tracetap: \(host) closed the connection after \(bytes) bytes of an incomplete request") }
+    }
+
+    /// Runs `work` once after `nanos`, on this loop.
+    func after(nanos: UInt64, _ work: @escaping () -> Void) {
+        let timer = OneShotTimer(work)
+        events.timers.schedule(timer, at: events.now + nanos)
+    }
+}
+
+final class OneShotTimer: TimerTarget {
+    var timer = TimerSlot()
+    private let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
+    func deadlineReached() { work() }
+}

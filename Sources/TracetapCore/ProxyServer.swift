@@ -1,0 +1,84 @@
+import Dispatch
+import Foundation
+import Glibc
+import CTracetapSys
+
+public struct StartupError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// The proxy: binds its sockets when created (so a busy port fails here, with a clear message), then runs
+/// one event loop per thread until asked to stop.
+public final class ProxyServer: Sendable {
+    let shared: ProxyShared
+    public let port: Int
+    public let adminPort: Int?
+    private let stopped = DispatchGroup()
+
+    public init(config: ProxyConfig) throws(StartupError) {
+        guard config.admin == nil || config.admin!.isLoopback || config.adminToken != nil else {
+            throw StartupError(message: "the admin listener on \(config.admin!) is not loopback: give --admin-token to protect it")
+        }
+        guard !config.upstream.isTLS else {
+            throw StartupError(message: "https:// upstreams are not supported yet; use an http:// upstream")
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let listenFD: Int32
+        var adminFD: Int32?
+        do throws(SocketError) {
+            listenFD = try Sockets.listen(on: SocketAddress.resolve(config.listen))
+            if let admin = config.admin {
+                do throws(SocketError) { adminFD = try Sockets.listen(on: SocketAddress.resolve(admin)) } catch {
+                    close(listenFD)
+                    throw error
+                }
+            }
+        } catch {
+            throw StartupError(message: error.message)
+        }
+        let upstream: Result<SocketAddress, SocketError>
+        do throws(SocketError) { upstream = .success(try SocketAddress.resolve(config.upstream.hostPort)) } catch { upstream = .failure(error) }
+        let threads = max(1, config.threads)
+        let wakeFDs = (0..<threads).map { _ in eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
+        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs)
+        port = Sockets.localAddress(listenFD).port
+        adminPort = adminFD.map { Sockets.localAddress($0).port }
+    }
+
+    public var stats: ProxyStats { shared.stats }
+    public var config: ProxyConfig { shared.config }
+
+    /// Starts the loop threads and returns.
+    public func start() {
+        for index in 0..<shared.wakeFDs.count {
+            stopped.enter()
+            let thread = Thread { [shared, stopped] in
+                let loop = ProxyLoop(index: index, shared: shared)
+                loop.run()
+                stopped.leave()
+            }
+            thread.name = "tracetap-loop-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Graceful stop: loops stop accepting, finish in-flight exchanges within the grace period, then exit.
+    public func requestShutdown() {
+        shared.shutdownRequested.store(true, ordering: .releasing)
+        var one: UInt64 = 1
+        for fd in shared.wakeFDs { _ = write(fd, &one, 8) }
+    }
+
+    public func waitUntilStopped() {
+        stopped.wait()
+        close(shared.listenFD)
+        if let adminFD = shared.adminFD { close(adminFD) }
+        for fd in shared.wakeFDs { close(fd) }
+    }
+
+    public func stopAndWait() {
+        requestShutdown()
+        waitUntilStopped()
+    }
+}

@@ -1,0 +1,59 @@
+import HTTPCodec
+import TraceContext
+
+/// What happened to one request: identity, heads, sizes, timings and outcome. Observers (the access log,
+/// the stats, later the capture store) receive it when the exchange ends.
+public struct ExchangeRecord: Sendable {
+    public enum Failure: String, Sendable {
+        case malformedRequest = "malformed-request"
+        case requestTimeout = "request-timeout"
+        case clientAborted = "client-aborted"
+        case upstreamRefused = "upstream-refused"
+        case upstreamConnectTimeout = "upstream-connect-timeout"
+        case upstreamResponseTimeout = "upstream-timeout"
+        case upstreamReset = "upstream-reset"
+        case upstreamMalformed = "upstream-malformed"
+        case upstreamClosedEarly = "upstream-closed"
+        case dns = "dns"
+        case tls = "tls"
+        case upstreamError = "upstream-error"
+    }
+
+    public var id: UInt64
+    public var startedAt: Double
+    public var trace: TraceTag
+    public var request: RequestHead?
+    public var response: ResponseHead?
+    /// The status the client received; 0 when it received none (reset, aborted).
+    public var status = 0
+    public var failure: Failure?
+    public var failureMessage: String?
+    public var timings = ExchangeTimings()
+    public var clientAddress: String
+    public var upstreamAddress: String
+    public var upstreamReused = false
+    public var retried = false
+    public var requestBodyBytes: UInt64 = 0
+    public var responseBodyBytes: UInt64 = 0
+    public var upgraded = false
+}
+
+/// Microseconds from the first byte of the request head; -1 where a phase did not happen.
+public struct ExchangeTimings: Sendable, Equatable {
+    public var headReceived: Int64 = -1
+    public var bodyReceived: Int64 = -1
+    /// Time to open the upstream connection; 0 when a pooled one was reused.
+    public var connect: Int64 = -1
+    public var requestSent: Int64 = -1
+    public var firstResponseByte: Int64 = -1
+    public var responseComplete: Int64 = -1
+
+    /// Waiting for the upstream: from the request's last byte to the response's first.
+    public var wait: Int64 { requestSent >= 0 && firstResponseByte >= 0 ? firstResponseByte - requestSent : -1 }
+    public var receive: Int64 { firstResponseByte >= 0 && responseComplete >= 0 ? responseComplete - firstResponseByte : -1 }
+}
+
+/// Receives each finished exchange; runs on the loop thread that served it, so it must be quick.
+protocol ExchangeObserver: AnyObject {
+    func exchangeFinished(_ record: ExchangeRecord)
+}

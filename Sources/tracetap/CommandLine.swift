@@ -1,0 +1,113 @@
+import TracetapCore
+
+/// A usage error: one line on stderr, exit code 2.
+struct UsageError: Error {
+    let message: String
+}
+
+/// Reads `--flag value` and `--flag=value` arguments, one command at a time.
+struct Arguments {
+    private var items: [String]
+
+    init(_ items: [String]) { self.items = items }
+
+    var isEmpty: Bool { items.isEmpty }
+
+    mutating func next() -> String? { items.isEmpty ? nil : items.removeFirst() }
+
+    /// The value of a flag: after `=`, or the next argument.
+    mutating func value(for flag: String, inline: String?) throws(UsageError) -> String {
+        if let inline { return inline }
+        guard let value = next(), !value.hasPrefix("--") else { throw UsageError(message: "\(flag) needs a value") }
+        return value
+    }
+}
+
+/// `10`, `10s`, `1.5s`, `500ms`, `2m` -> seconds.
+func parseDuration(_ text: String, flag: String) throws(UsageError) -> Double {
+    let (number, scale): (Substring, Double) =
+        text.hasSuffix("ms") ? (text.dropLast(2), 0.001) :
+        text.hasSuffix("s") ? (text.dropLast(1), 1) :
+        text.hasSuffix("m") ? (text.dropLast(1), 60) : (text[...], 1)
+    guard let value = Double(number), value >= 0 else { throw UsageError(message: "\(flag): '\(text)' is not a duration (e.g. 10s, 500ms)") }
+    return value * scale
+}
+
+func parseCount(_ text: String, flag: String, range: ClosedRange<Int>) throws(UsageError) -> Int {
+    guard let value = Int(text), range.contains(value) else {
+        throw UsageError(message: "\(flag): '\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+    }
+    return value
+}
+
+enum ProxyFlags {
+    static let help = """
+    Usage: tracetap proxy [flags]
+
+    A reverse proxy that traces every request to one HTTP upstream.
+
+      --upstream URL            where requests go (default http://127.0.0.1:3000)
+      --listen HOST:PORT        where clients connect (default 127.0.0.1:8080; port 0 picks a free one)
+      --admin HOST:PORT|off     admin API (default 127.0.0.1:9901); off disables it
+      --admin-token TOKEN       require 'Authorization: Bearer TOKEN' on the admin API (needed off loopback)
+      --threads N               event-loop threads (default: number of cores)
+      --preserve-host           send the client's Host upstream instead of the upstream's authority
+      --header-timeout DUR      time to receive a request head, and between body reads (default 10s) -> 408
+      --idle-timeout DUR        idle keep-alive client connections close after this (default 60s)
+      --connect-timeout DUR     upstream connect timeout (default 5s) -> 502
+      --response-timeout DUR    upstream response timeout, and between response reads (default 30s) -> 504
+      --upstream-idle DUR       pooled upstream connections close after this idle time (default 30s)
+      --grace DUR               on SIGINT/SIGTERM, time for in-flight exchanges to finish (default 10s)
+      --max-request-line BYTES  longest request line (default 8192) -> 414
+      --max-header-bytes BYTES  largest header section (default 65536) -> 431
+      --max-header-fields N     most header fields (default 100) -> 431
+      --quiet                   no access log on stderr
+      -h, --help                this help
+
+    Durations: 10, 10s, 500ms, 2m.
+    """
+
+    static func parse(_ args: inout Arguments, defaultThreads: Int) throws(UsageError) -> ProxyConfig {
+        var config = ProxyConfig()
+        config.threads = defaultThreads
+        while let arg = args.next() {
+            let parts = arg.split(separator: "=", maxSplits: 1).map(String.init)
+            let flag = parts[0]
+            let inline = parts.count > 1 ? parts[1] : nil
+            switch flag {
+            case "--upstream":
+                let text = try args.value(for: flag, inline: inline)
+                guard let url = UpstreamURL(text) else { throw UsageError(message: "--upstream: '\(text)' is not an http:// or https:// URL") }
+                config.upstream = url
+            case "--listen":
+                config.listen = try hostPort(args.value(for: flag, inline: inline), flag: flag)
+            case "--admin":
+                let text = try args.value(for: flag, inline: inline)
+                config.admin = text == "off" ? nil : try hostPort(text, flag: flag)
+            case "--admin-token": config.adminToken = try args.value(for: flag, inline: inline)
+            case "--threads": config.threads = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1...64)
+            case "--preserve-host": config.preserveHost = true
+            case "--header-timeout": config.headerTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--idle-timeout": config.idleTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--connect-timeout": config.connectTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--response-timeout": config.responseTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--upstream-idle": config.upstreamIdleTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--grace": config.gracePeriod = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            case "--max-request-line":
+                config.limits.maxStartLine = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 64...1 << 20)
+            case "--max-header-bytes":
+                config.limits.maxHeadBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 256...1 << 24)
+            case "--max-header-fields":
+                config.limits.maxFields = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1...10_000)
+            case "--quiet": config.accessLog = false
+            default: throw UsageError(message: "unknown flag \(arg) (see tracetap proxy --help)")
+            }
+        }
+        return config
+    }
+
+    private static func hostPort(_ text: String, flag: String) throws(UsageError) -> HostPort {
+        guard let hp = HostPort(text) else { throw UsageError(message: "\(flag): '\(text)' is not HOST:PORT") }
+        return hp
+    }
+}

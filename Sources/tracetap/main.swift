@@ -1,0 +1,66 @@
+import Dispatch
+import Glibc
+import TracetapCore
+
+let usage = """
+Usage: tracetap [COMMAND] [flags]
+
+  proxy     run the tracing reverse proxy in front of an HTTP backend (tracetap proxy --help)
+  demo      start a built-in backend behind the proxy and show a traced request (the default)
+  help      this text
+
+With no command, tracetap runs the demo.
+"""
+
+func fail(_ message: String) -> Never {
+    writeLine(2, "tracetap: \(message)")
+    exit(2)
+}
+
+func writeLine(_ fd: Int32, _ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+}
+
+/// Runs a proxy until SIGINT or SIGTERM, then stops it gracefully and prints a summary.
+func runUntilSignalled(_ server: ProxyServer) -> Never {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
+    for source in sources {
+        source.setEventHandler { server.requestShutdown() }
+        source.resume()
+    }
+    server.start()
+    server.waitUntilStopped()
+    let s = server.stats.snapshot
+    writeLine(2, "tracetap: stopped: \(s.exchanges) exchanges, \(s.errors) errors, \(s.clientConnectionsTotal) client connections, "
+        + "\(s.upstreamConnects) upstream connections opened, \(s.upstreamReuses) reused")
+    withExtendedLifetime(sources) {}
+    exit(0)
+}
+
+var args = Arguments(Array(CommandLine.arguments.dropFirst()))
+let command = args.next() ?? "demo"
+let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+switch command {
+case "proxy":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, ProxyFlags.help)
+        exit(0)
+    }
+    let config: ProxyConfig
+    do { config = try ProxyFlags.parse(&args, defaultThreads: cores) } catch { fail(error.message) }
+    let server: ProxyServer
+    do { server = try ProxyServer(config: config) } catch { fail(error.message) }
+    writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
+        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? ""))
+    runUntilSignalled(server)
+case "demo":
+    do { try Demo.run(&args, threads: cores) } catch { fail(error.message) }
+case "help", "--help", "-h":
+    writeLine(1, usage)
+default:
+    fail("unknown command '\(command)'\n\(usage)")
+}
