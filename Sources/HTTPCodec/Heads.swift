@@ -58,16 +58,21 @@ public struct HeadScanner: Sendable {
                               tooLargeHead: Int) throws(HTTPError) -> Int? {
         let count = bytes.count
         var i = searchFrom
+        var end: Int?
         while i < count {
             guard bytes[i] == ASCII.lf else { i += 1; continue }
             if i + 1 >= count { searchFrom = i; break }
-            if bytes[i + 1] == ASCII.lf { return i + 2 }
+            if bytes[i + 1] == ASCII.lf { end = i + 2; break }
             if bytes[i + 1] == ASCII.cr {
                 if i + 2 >= count { searchFrom = i; break }
-                if bytes[i + 2] == ASCII.lf { return i + 3 }
+                if bytes[i + 2] == ASCII.lf { end = i + 3; break }
             }
             i += 1
             searchFrom = i
+        }
+        if let end {
+            if end > limits.maxHeadBytes { throw HTTPError(tooLargeHead, "header section larger than \(limits.maxHeadBytes) bytes") }
+            return end
         }
         if i >= count { searchFrom = count }
         if count > limits.maxHeadBytes { throw HTTPError(tooLargeHead, "header section larger than \(limits.maxHeadBytes) bytes") }

@@ -41,6 +41,9 @@ public struct ProxyConfig: Sendable {
     public var preserveHost = false
     public var maxIdleUpstreamPerThread = 256
     public var limits = HeadLimits()
+    /// Called with every finished exchange, on the loop thread that served it: the hook that recording
+    /// (capture, tests) attaches to. It must return quickly.
+    public var onExchange: (@Sendable (ExchangeRecord) -> Void)?
 
     public init() {}
 }

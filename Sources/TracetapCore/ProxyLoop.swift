@@ -93,6 +93,7 @@ final class ProxyLoop {
         if record.failure != nil { shared.stats.errors.add(1) }
         shared.stats.responseBodyBytes.add(Int(record.responseBodyBytes))
         for observer in observers { observer.exchangeFinished(record) }
+        config.onExchange?(record)
     }
 
     func clientClosed(_ client: ClientConnection) { clients[client.fd] = nil }

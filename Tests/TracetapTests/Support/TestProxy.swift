@@ -1,0 +1,107 @@
+import Foundation
+import Synchronization
+import TracetapCore
+
+/// Exchanges a proxy reported through its `onExchange` hook.
+final class RecordSink: Sendable {
+    private let records = Mutex<[ExchangeRecord]>([])
+    func add(_ record: ExchangeRecord) { records.withLock { $0.append(record) } }
+    var all: [ExchangeRecord] { records.withLock { $0 } }
+
+    /// Waits (bounded) until `count` records have arrived.
+    func wait(for count: Int, seconds: Double = 5) -> [ExchangeRecord] {
+        let end = Date().addingTimeInterval(seconds)
+        while all.count < count && Date() < end { usleep(5_000) }
+        return all
+    }
+}
+
+/// A proxy running in the test process on free loopback ports.
+final class TestProxy: Sendable {
+    let server: ProxyServer
+    let sink = RecordSink()
+
+    init(upstreamPort: Int, _ configure: (inout ProxyConfig) -> Void = { _ in }) throws {
+        var config = ProxyConfig()
+        config.listen = HostPort(host: "127.0.0.1", port: 0)
+        config.admin = HostPort(host: "127.0.0.1", port: 0)
+        config.upstream = UpstreamURL("http://127.0.0.1:\(upstreamPort)")!
+        config.accessLog = false
+        config.threads = 2
+        let sink = self.sink
+        config.onExchange = { sink.add($0) }
+        configure(&config)
+        server = try ProxyServer(config: config)
+        server.start()
+    }
+
+    var port: Int { server.port }
+    func connect(timeout: Double = 10) throws -> BlockingSocket { try BlockingSocket.connect(port: port, timeout: timeout) }
+    func stop() { server.stopAndWait() }
+
+    /// One request on a fresh connection.
+    func get(_ target: String, headers: [String] = [], forHead: Bool = false, method: String = "GET") throws -> TestResponse {
+        let client = try connect()
+        defer { client.close() }
+        client.send("\(method) \(target) HTTP/1.1\r\nHost: test.local\r\n\(headers.map { $0 + "\r\n" }.joined())\r\n")
+        return try client.readResponse(forHead: forHead)
+    }
+}
+
+/// Paths into the repository, for the fixtures and the built binary.
+enum Repo {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = root.appendingPathComponent(".build/debug/tracetap").path
+    static let backendScript = root.appendingPathComponent("Tests/Fixtures/backend.py").path
+}
+
+/// The Python test backend (Tests/Fixtures/backend.py), one process per test that needs it.
+final class PythonBackend: Sendable {
+    let child: ChildProcess
+    let port: Int
+
+    init() throws {
+        child = try ChildProcess(["python3", Repo.backendScript])
+        guard child.waitForOutput("PORT ", seconds: 15),
+              let line = child.stdout.split(separator: "\n").first,
+              let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) else {
+            child.stop()
+            throw TestFailure("backend did not start: \(child.stdout) \(child.stderr)")
+        }
+        self.port = port
+    }
+
+    func stop() { child.stop() }
+}
+
+/// The built `tracetap` binary as a child process.
+enum Binary {
+    static func start(_ arguments: [String]) throws -> ChildProcess { try ChildProcess([Repo.binary] + arguments) }
+    static func run(_ arguments: [String], seconds: Double = 20) throws -> (Int32?, String, String) {
+        try ChildProcess.run([Repo.binary] + arguments, seconds: seconds)
+    }
+}
+
+/// A free loopback port (bound and released; used only where a test needs a port nobody listens on).
+func unusedPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            _ = bind(fd, $0, length)
+            _ = getsockname(fd, $0, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+final class ByteSink: Sendable {
+    private let storage = Mutex<[UInt8]>([])
+    func append(_ data: Data) { storage.withLock { $0.append(contentsOf: data) } }
+    var bytes: [UInt8] { storage.withLock { $0 } }
+}
