@@ -39,6 +39,10 @@ public struct ProxyConfig: Sendable {
     public var gracePeriod = 10.0
     public var accessLog = true
     public var preserveHost = false
+    /// For https upstreams: a PEM file of CA certificates to trust instead of the system's.
+    public var upstreamCAFile: String?
+    /// For https upstreams: skip certificate verification (self-signed development backends).
+    public var upstreamInsecure = false
     public var maxIdleUpstreamPerThread = 256
     public var limits = HeadLimits()
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording

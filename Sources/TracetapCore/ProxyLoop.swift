@@ -12,6 +12,8 @@ final class ProxyShared: Sendable {
     let adminFD: Int32?
     let wakeFDs: [Int32]
     let shutdownRequested = Atomic<Bool>(false)
+    /// Set for an https upstream, whose connections go through libcurl.
+    let tlsSettings: TLSBridge.Settings?
 
     init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32]) {
         self.config = config
@@ -19,6 +21,10 @@ final class ProxyShared: Sendable {
         self.listenFD = listenFD
         self.adminFD = adminFD
         self.wakeFDs = wakeFDs
+        tlsSettings = config.upstream.isTLS
+            ? TLSBridge.Settings(url: config.upstream.description + "/", caFile: config.upstreamCAFile,
+                                 insecure: config.upstreamInsecure, connectTimeoutMillis: Int(config.connectTimeout * 1000))
+            : nil
     }
 }
 

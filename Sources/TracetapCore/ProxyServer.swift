@@ -20,9 +20,7 @@ public final class ProxyServer: Sendable {
         guard config.admin == nil || config.admin!.isLoopback || config.adminToken != nil else {
             throw StartupError(message: "the admin listener on \(config.admin!) is not loopback: give --admin-token to protect it")
         }
-        guard !config.upstream.isTLS else {
-            throw StartupError(message: "https:// upstreams are not supported yet; use an http:// upstream")
-        }
+        if config.upstream.isTLS { TLSBridge.globalInit() }
         signal(SIGPIPE, SIG_IGN)
         let listenFD: Int32
         var adminFD: Int32?

@@ -51,6 +51,8 @@ enum ProxyFlags {
       --admin HOST:PORT|off     admin API (default 127.0.0.1:9901); off disables it
       --admin-token TOKEN       require 'Authorization: Bearer TOKEN' on the admin API (needed off loopback)
       --threads N               event-loop threads (default: number of cores)
+      --upstream-ca FILE        https upstreams: trust the CA certificates in this PEM file
+      --upstream-insecure       https upstreams: do not verify the certificate (self-signed dev backends)
       --preserve-host           send the client's Host upstream instead of the upstream's authority
       --header-timeout DUR      time to receive a request head, and between body reads (default 10s) -> 408
       --idle-timeout DUR        idle keep-alive client connections close after this (default 60s)
@@ -86,6 +88,8 @@ enum ProxyFlags {
                 config.admin = text == "off" ? nil : try hostPort(text, flag: flag)
             case "--admin-token": config.adminToken = try args.value(for: flag, inline: inline)
             case "--threads": config.threads = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1...64)
+            case "--upstream-ca": config.upstreamCAFile = try args.value(for: flag, inline: inline)
+            case "--upstream-insecure": config.upstreamInsecure = true
             case "--preserve-host": config.preserveHost = true
             case "--header-timeout": config.headerTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
             case "--idle-timeout": config.idleTimeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)

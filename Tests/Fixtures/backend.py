@@ -113,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         info = {
             "method": self.command, "path": self.path, "version": self.request_version,
             "headers": [[k, v] for k, v in self.headers.items()],
+            "client_port": self.client_address[1],
             "body_len": len(body), "body": body.decode("latin-1"), "trailers": self.trailers,
         }
         self.reply(200, json.dumps(info).encode())
@@ -121,7 +122,19 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), Handler)
+    # backend.py [PORT] [--tls CERT KEY]
+    args = sys.argv[1:]
+    tls = None
+    if "--tls" in args:
+        at = args.index("--tls")
+        tls = args[at + 1:at + 3]
+        del args[at:at + 3]
+    server = ThreadingHTTPServer(("127.0.0.1", int(args[0]) if args else 0), Handler)
     server.daemon_threads = True
+    if tls:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -49,6 +49,14 @@ enum Sockets {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Acknowledge at once instead of delaying: a backend without TCP_NODELAY that writes head and body
+    /// separately otherwise waits for our delayed ACK (40 ms) before sending the body. Linux clears
+    /// the mode by itself, so it is set again after each read that leaves a response incomplete.
+    static func setQuickAck(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), Int32(TCP_QUICKACK), &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     static func localAddress(_ fd: Int32) -> SocketAddress {
         var address = SocketAddress()
         address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)

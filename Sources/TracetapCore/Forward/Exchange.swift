@@ -78,13 +78,14 @@ final class Exchange {
             record.upstreamReused = reused
             if reused { upstreamConnected() }
         } catch {
-            upstreamFailed(error, kind: error.kind == .dns ? .dns : .upstreamRefused)
+            upstreamFailed(error, kind: ExchangeRecord.Failure(connectError: error.kind))
         }
     }
 
     func upstreamConnected() {
         guard let upstream, !finished else { return }
         record.timings.connect = record.upstreamReused ? 0 : Int64((now - connectStartedAt) / 1000)
+        if !record.upstreamReused && upstream.tlsMicros >= 0 { record.timings.tls = upstream.tlsMicros }
         upstream.send(outgoingHead)
         upstream.setDeadline(afterNanos: loop.config.responseTimeout.nanos)
         if requestBody.isComplete { requestFullyQueued(on: upstream) } else { pumpRequestBody() }

@@ -5,18 +5,26 @@ final class UpstreamConnection: Connection {
     private(set) var isConnected = false
     var exchange: Exchange?
     private unowned let pool: UpstreamPool
+    /// Set for an https upstream: the fd is a socketpair to a TLS relay (`TLSBridge`).
+    private let bridged: Bool
+    /// How long the connection took to open and, over TLS, to finish the handshake.
+    private(set) var connectMicros: Int64 = -1
+    private(set) var tlsMicros: Int64 = -1
 
-    init(fd: Int32, loop: ProxyLoop, pool: UpstreamPool) {
+    init(fd: Int32, loop: ProxyLoop, pool: UpstreamPool, bridged: Bool) {
         self.pool = pool
-        // Writable means the non-blocking connect finished, one way or the other.
-        super.init(fd: fd, loop: loop, events: Epoll.writable)
+        self.bridged = bridged
+        // Writable means the non-blocking connect finished, one way or the other; a TLS relay instead
+        // writes its status line when the handshake is done.
+        super.init(fd: fd, loop: loop, events: bridged ? Epoll.readable | Epoll.peerClosed : Epoll.writable)
         loop.shared.stats.upstreamOpen.add(1)
         loop.shared.stats.upstreamConnects.add(1)
-        setDeadline(afterNanos: loop.config.connectTimeout.nanos)
+        // libcurl enforces the connect timeout of a TLS relay and says why; this one is the backstop.
+        setDeadline(afterNanos: loop.config.connectTimeout.nanos + (bridged ? 1_000_000_000 : 0))
     }
 
     override func handle(events: UInt32) {
-        guard isConnected else { return finishConnect() }
+        guard isConnected else { return bridged ? readBridgeStatus() : finishConnect() }
         guard let exchange else {
             // Idle in the pool: the upstream closed it, or sent bytes nobody asked for. Either way it is done.
             return pool.discard(self)
@@ -30,6 +38,8 @@ final class UpstreamConnection: Connection {
             switch readFromSocket() {
             case .data:
                 exchange.upstreamInputAvailable(eof: false)
+                // Still mid-response: ACK now so a backend held by Nagle sends the rest at once.
+                if self.exchange != nil && !bridged { Sockets.setQuickAck(fd) }
                 updateInterest()
             case .eof:
                 exchange.upstreamInputAvailable(eof: true)
@@ -42,17 +52,39 @@ final class UpstreamConnection: Connection {
 
     private func finishConnect() {
         let error = Sockets.connectError(fd)
-        guard error == 0 else {
-            let failure = SocketError.errno("connecting to the upstream failed", error)
-            let exchange = self.exchange
-            close()
-            exchange?.upstreamFailed(failure, kind: failure.kind == .refused ? .upstreamRefused : .upstreamError)
-            return
+        guard error == 0 else { return failConnect(SocketError.errno("connecting to the upstream failed", error)) }
+        connected()
+    }
+
+    private func readBridgeStatus() {
+        if case .failed = readFromSocket(), inbound.isEmpty {
+            return failConnect(SocketError("the TLS relay failed", kind: .other))
         }
+        let (status, used) = inbound.withReadableBytes { TLSBridge.parseStatus($0) }
+        inbound.consume(used)
+        switch status {
+        case .connected(let connect, let tls):
+            connectMicros = connect
+            tlsMicros = tls
+            connected()
+        case .failed(let error):
+            failConnect(error)
+        case .incomplete:
+            if sawEOF { failConnect(SocketError("the TLS relay closed before connecting", kind: .other)) }
+        }
+    }
+
+    private func connected() {
         isConnected = true
         clearDeadline()
         updateInterest()
         exchange?.upstreamConnected()
+    }
+
+    private func failConnect(_ failure: SocketError) {
+        let exchange = self.exchange
+        close()
+        exchange?.upstreamFailed(failure, kind: ExchangeRecord.Failure(connectError: failure.kind))
     }
 
     override func deadlineReached() {

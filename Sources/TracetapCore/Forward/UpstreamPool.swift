@@ -19,8 +19,12 @@ final class UpstreamPool {
             connection.exchange = exchange
             return (connection, true)
         }
-        let fd = try Sockets.startConnect(to: address.get())
-        let connection = UpstreamConnection(fd: fd, loop: loop, pool: self)
+        let connection: UpstreamConnection
+        if let tls = loop.shared.tlsSettings {
+            connection = UpstreamConnection(fd: try TLSBridge.open(tls), loop: loop, pool: self, bridged: true)
+        } else {
+            connection = UpstreamConnection(fd: try Sockets.startConnect(to: address.get()), loop: loop, pool: self, bridged: false)
+        }
         connection.exchange = exchange
         return (connection, false)
     }

@@ -38,12 +38,28 @@ public struct ExchangeRecord: Sendable {
     public var upgraded = false
 }
 
+extension ExchangeRecord.Failure {
+    /// The failure for an upstream connection that could not be opened.
+    init(connectError kind: SocketError.Kind) {
+        switch kind {
+        case .refused: self = .upstreamRefused
+        case .timeout: self = .upstreamConnectTimeout
+        case .dns: self = .dns
+        case .tls: self = .tls
+        case .reset: self = .upstreamReset
+        case .other: self = .upstreamError
+        }
+    }
+}
+
 /// Microseconds from the first byte of the request head; -1 where a phase did not happen.
 public struct ExchangeTimings: Sendable, Equatable {
     public var headReceived: Int64 = -1
     public var bodyReceived: Int64 = -1
     /// Time to open the upstream connection; 0 when a pooled one was reused.
     public var connect: Int64 = -1
+    /// The TLS handshake, part of `connect`; -1 over plain TCP or a reused connection.
+    public var tls: Int64 = -1
     public var requestSent: Int64 = -1
     public var firstResponseByte: Int64 = -1
     public var responseComplete: Int64 = -1

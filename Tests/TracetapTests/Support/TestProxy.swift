@@ -61,8 +61,9 @@ final class PythonBackend: Sendable {
     let child: ChildProcess
     let port: Int
 
-    init() throws {
-        child = try ChildProcess(["python3", Repo.backendScript])
+    /// `tls`: a certificate and key (PEM) to serve HTTPS with.
+    init(tls: TestCertificate? = nil) throws {
+        child = try ChildProcess(["python3", Repo.backendScript] + (tls.map { ["--tls", $0.certFile, $0.keyFile] } ?? []))
         guard child.waitForOutput("PORT ", seconds: 15),
               let line = child.stdout.split(separator: "\n").first,
               let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) else {
@@ -73,6 +74,24 @@ final class PythonBackend: Sendable {
     }
 
     func stop() { child.stop() }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, made with openssl in a fresh temporary folder.
+struct TestCertificate: Sendable {
+    let certFile: String
+    let keyFile: String
+
+    init() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tracetap-tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        certFile = folder + "/cert.pem"
+        keyFile = folder + "/key.pem"
+        let (status, _, errors) = try ChildProcess.run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", keyFile, "-out", certFile,
+        ])
+        guard status == 0 else { throw TestFailure("openssl failed: \(errors)") }
+    }
 }
 
 /// The built `tracetap` binary as a child process.
