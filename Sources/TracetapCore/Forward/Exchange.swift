@@ -217,7 +217,7 @@ final class Exchange {
     private func startResponse(_ head: ResponseHead, _ upstream: UpstreamConnection) {
         let framing: BodyFraming
         do throws(HTTPError) { framing = try head.bodyFraming(requestIsHead: request?.isHead ?? false) } catch {
-            return upstreamFailed(SocketError(error.reason), kind: .upstreamMalformed)
+            return upstreamFailed(SocketError("upstream sent a malformed response: \(error.reason)"), kind: .upstreamMalformed)
         }
         let http11Client = request?.version == .http11
         let clientFraming: ResponseWriter.Framing

@@ -10,7 +10,8 @@ final class FakeUpstream: Sendable {
     let accepted = Atomic<Int>(0)
     private let received = Mutex<[String]>([])
 
-    init(backlog: Int32 = 64, handler: @escaping @Sendable (BlockingSocket, FakeUpstream) -> Void) throws {
+    /// `acceptsConnections: false` leaves connections in the listen queue, never accepted.
+    init(backlog: Int32 = 64, acceptsConnections: Bool = true, handler: @escaping @Sendable (BlockingSocket, FakeUpstream) -> Void) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -27,6 +28,7 @@ final class FakeUpstream: Sendable {
         }
         port = Int(UInt16(bigEndian: address.sin_port))
         fd = listener
+        guard acceptsConnections else { return }
         Thread { [self] in
             while true {
                 let client = accept(listener, nil, nil)

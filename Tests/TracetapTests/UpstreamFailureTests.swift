@@ -1,0 +1,113 @@
+import Foundation
+import Glibc
+import Testing
+import TracetapCore
+
+/// When the upstream fails, the client learns what failed and which trace it was.
+@Suite struct UpstreamFailureTests {
+    func traceID(_ response: TestResponse) throws -> Substring {
+        try #require(response.header("traceresponse")?.split(separator: "-")[1])
+    }
+
+    @Test func aRefusedUpstreamIsA502NamingTheTrace() throws {
+        let proxy = try TestProxy(upstreamPort: unusedPort())
+        defer { proxy.stop() }
+        let response = try proxy.get("/x")
+        #expect(response.status == 502)
+        #expect(response.text.contains("Connection refused"))
+        let trace = try traceID(response)
+        #expect(response.text.contains("trace \(trace)"))
+        #expect(proxy.sink.wait(for: 1).first?.failure == .upstreamRefused)
+    }
+
+    @Test func aConnectThatHangsIsA502AfterTheConnectTimeout() throws {
+        // A listener that never accepts, its queue already full: further SYNs go unanswered.
+        let upstream = try FakeUpstream(backlog: 0, acceptsConnections: false) { _, _ in }
+        defer { upstream.stop() }
+        let fillers = (0..<3).map { _ in Self.startConnect(port: upstream.port) }
+        defer { fillers.forEach { close($0) } }
+        usleep(50_000)
+
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.connectTimeout = 0.3 }
+        defer { proxy.stop() }
+        let started = Date()
+        let response = try proxy.get("/")
+        #expect(response.status == 502)
+        #expect(response.text.contains("timed out"))
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(proxy.sink.wait(for: 1).first?.failure == .upstreamConnectTimeout)
+    }
+
+    /// A non-blocking connect left pending.
+    static func startConnect(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return fd
+    }
+
+    @Test func anUpstreamThatNeverAnswersIsA504() throws {
+        let upstream = try FakeUpstream { socket, _ in
+            _ = try? socket.read(until: "\r\n\r\n")
+            usleep(2_000_000)
+        }
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.responseTimeout = 0.3 }
+        defer { proxy.stop() }
+        let response = try proxy.get("/hang")
+        #expect(response.status == 504)
+        let trace = try traceID(response)
+        #expect(response.text.contains("did not answer") && response.text.contains("trace \(trace)"))
+        #expect(proxy.sink.wait(for: 1).first?.failure == .upstreamResponseTimeout)
+    }
+
+    /// The upstream answers one request per connection, keeps it open, and closes it when the next
+    /// request arrives: the race every keep-alive pool meets.
+    static func closesReusedConnections(socket: BlockingSocket, upstream: FakeUpstream) {
+        guard let head = try? socket.read(until: "\r\n\r\n") else { return }
+        upstream.note(String(head.prefix { $0 != " " }))
+        socket.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        if let next = try? socket.read(until: "\r\n\r\n") {
+            upstream.note(String(next.prefix { $0 != " " }) + " (dropped)")
+        }
+    }
+
+    @Test func aSafeRequestOnAStalePooledConnectionIsRetriedOnce() throws {
+        let upstream = try FakeUpstream(handler: Self.closesReusedConnections)
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.threads = 1 }
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        client.send("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        let records = proxy.sink.wait(for: 2)
+        #expect(records.last?.retried == true)
+        #expect(upstream.notes == ["GET", "GET (dropped)", "GET"])
+    }
+
+    @Test func anUnsafeRequestIsNeverResentAndTheClientIsTold() throws {
+        let upstream = try FakeUpstream(handler: Self.closesReusedConnections)
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.threads = 1 }
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        client.send("POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}")
+        let response = try client.readResponse()
+        #expect(response.status == 502)
+        #expect(response.text.contains("upstream closed the connection before sending a response"))
+        usleep(100_000)
+        #expect(upstream.notes == ["GET", "POST (dropped)"])
+        #expect(proxy.sink.wait(for: 2).last?.retried == false)
+    }
+}
