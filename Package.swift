@@ -14,6 +14,7 @@ let package = Package(
         .target(name: "TracetapCore", dependencies: ["CTracetapSys", "CCurl", "HTTPCodec", "TraceContext"]),
         .executableTarget(name: "tracetap", dependencies: ["TracetapCore"]),
         .testTarget(name: "HTTPCodecTests", dependencies: ["HTTPCodec", "TraceContext"]),
-        .testTarget(name: "TracetapTests", dependencies: ["TracetapCore", "HTTPCodec", "TraceContext"]),
+        // TracetapTests runs the built binary too, so it depends on the executable.
+        .testTarget(name: "TracetapTests", dependencies: ["TracetapCore", "HTTPCodec", "TraceContext", "tracetap"]),
     ]
 )

@@ -95,6 +95,20 @@ final class BlockingSocket: @unchecked Sendable {
         return take(n)
     }
 
+    /// Reads and discards `count` bytes (buffered ones first), hashing nothing: for bodies too large to keep.
+    func discard(_ count: Int) throws {
+        var left = count
+        let fromBuffer = min(left, buffer.count)
+        buffer.removeFirst(fromBuffer)
+        left -= fromBuffer
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while left > 0 {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, min($0.count, left), 0) }
+            guard n > 0 else { throw TestFailure("connection ended with \(left) of \(count) bytes unread") }
+            left -= n
+        }
+    }
+
     /// Everything until the peer closes (or the timeout).
     func readToEnd() -> [UInt8] {
         while fill() {}

@@ -96,10 +96,46 @@ struct TestCertificate: Sendable {
 
 /// The built `tracetap` binary as a child process.
 enum Binary {
-    static func start(_ arguments: [String]) throws -> ChildProcess { try ChildProcess([Repo.binary] + arguments) }
     static func run(_ arguments: [String], seconds: Double = 20) throws -> (Int32?, String, String) {
         try ChildProcess.run([Repo.binary] + arguments, seconds: seconds)
     }
+}
+
+/// `tracetap proxy` run as its own process on free ports; the ports are read from its start-up line.
+final class ProxyProcess: Sendable {
+    let child: ChildProcess
+    let port: Int
+    let adminPort: Int?
+
+    init(upstreamPort: Int, _ extra: [String] = []) throws {
+        child = try ChildProcess([Repo.binary, "proxy", "--upstream", "http://127.0.0.1:\(upstreamPort)",
+                                  "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"] + extra)
+        guard child.waitForOutput(" -> ", seconds: 15) else {
+            child.stop()
+            throw TestFailure("proxy did not start: \(child.stderr)")
+        }
+        let line = String(child.stderr.split(separator: "\n").first ?? "")
+        guard let port = Self.port(after: "proxy on http://127.0.0.1:", in: line) else { throw TestFailure("no port in: \(line)") }
+        self.port = port
+        adminPort = Self.port(after: "admin on http://127.0.0.1:", in: line)
+    }
+
+    /// The port in `tracetap: proxy on http://127.0.0.1:P -> ..., admin on http://127.0.0.1:A/api/status`.
+    static func port(after marker: String, in line: String) -> Int? {
+        guard let range = line.range(of: marker) else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    func connect(timeout: Double = 10) throws -> BlockingSocket { try BlockingSocket.connect(port: port, timeout: timeout) }
+
+    /// Peak resident memory of the proxy process, in bytes (VmHWM).
+    var peakRSS: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    func stop() { child.stop() }
 }
 
 /// A free loopback port (bound and released; used only where a test needs a port nobody listens on).
