@@ -21,105 +21,89 @@ import TracetapCore
 
     @Test(arguments: malformed)
     func refusedRequestsAreAnsweredAndClosedAndNeverForwarded(name: String, request: String, status: Int) throws {
-        let upstream = try FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port)
-        defer { proxy.stop() }
-        let client = try proxy.connect()
-        defer { client.close() }
-        client.send(request)
-        let response = try client.readResponse()
-        #expect(response.status == status, "\(name)")
-        #expect(response.header("Connection") == "close")
-        #expect(response.text.contains("trace "))
-        #expect(client.peerClosed(), "\(name): connection left open")
-        let record = try #require(proxy.sink.wait(for: 1).first)
-        #expect(record.status == status && record.failure == .malformedRequest)
-        #expect(upstream.accepted.load(ordering: .relaxed) == 0, "\(name) reached the upstream")
+        try withProxy(in: FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))) { upstream, proxy, client in
+            client.send(request)
+            let response = try client.readResponse()
+            #expect(response.status == status, "\(name)")
+            #expect(response.header("Connection") == "close")
+            #expect(response.text.contains("trace "))
+            #expect(client.peerClosed(), "\(name): connection left open")
+            let record = try #require(proxy.sink.wait(for: 1).first)
+            #expect(record.status == status && record.failure == .malformedRequest)
+            #expect(upstream.accepted.load(ordering: .relaxed) == 0, "\(name) reached the upstream")
+        }
     }
 
     static let badChunks = ["zz\r\nhello\r\n0\r\n\r\n", "fffffffffffffffffff\r\n", "5\r\nhelloXX0\r\n\r\n"]
 
     @Test(arguments: badChunks)
     func aBadChunkIs400AndTheUpstreamNeverGetsAWholeRequest(chunks: String) throws {
-        let upstream = try FakeUpstream { socket, upstream in
-            let head = (try? socket.read(until: "\r\n\r\n")) ?? ""
-            // A complete chunked body would end with the last-chunk and an empty trailer section.
-            let body = (try? socket.read(until: "0\r\n\r\n")) ?? "<incomplete>"
-            upstream.note(head + body)
-            socket.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        try withProxy(in: FakeUpstream { socket, upstream in
+                let head = (try? socket.read(until: "\r\n\r\n")) ?? ""
+                // A complete chunked body would end with the last-chunk and an empty trailer section.
+                let body = (try? socket.read(until: "0\r\n\r\n")) ?? "<incomplete>"
+                upstream.note(head + body)
+                socket.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            }) { upstream, proxy, client in
+            client.send("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+            let response = try client.readResponse()
+            #expect(response.status == 400)
+            #expect(client.peerClosed())
+            usleep(100_000)
+            #expect(upstream.notes.allSatisfy { $0.hasSuffix("<incomplete>") })
         }
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port)
-        defer { proxy.stop() }
-        let client = try proxy.connect()
-        defer { client.close() }
-        client.send("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
-        let response = try client.readResponse()
-        #expect(response.status == 400)
-        #expect(client.peerClosed())
-        usleep(100_000)
-        #expect(upstream.notes.allSatisfy { $0.hasSuffix("<incomplete>") })
     }
 
     @Test func sizeLimitsHaveTheirOwnStatus() throws {
-        let upstream = try FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port)
-        defer { proxy.stop() }
-        let longTarget = "/" + String(repeating: "a", count: 9000)
-        let manyFields = (0..<101).map { "X-F\($0): v\r\n" }.joined()
-        let bigHead = (0..<70).map { "X-B\($0): \(String(repeating: "b", count: 1000))\r\n" }.joined()
-        for (request, status) in [("GET \(longTarget) HTTP/1.1\r\nHost: a\r\n\r\n", 414),
-                                  ("GET / HTTP/1.1\r\nHost: a\r\n\(manyFields)\r\n", 431),
-                                  ("GET / HTTP/1.1\r\nHost: a\r\n\(bigHead)\r\n", 431)] {
-            let client = try proxy.connect()
-            defer { client.close() }
-            client.send(request)
-            #expect(try client.readResponse().status == status)
-            #expect(client.peerClosed())
+        try withProxy(in: FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))) { upstream, proxy, client in
+            let longTarget = "/" + String(repeating: "a", count: 9000)
+            let manyFields = (0..<101).map { "X-F\($0): v\r\n" }.joined()
+            let bigHead = (0..<70).map { "X-B\($0): \(String(repeating: "b", count: 1000))\r\n" }.joined()
+            for (request, status) in [("GET \(longTarget) HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+                                      ("GET / HTTP/1.1\r\nHost: a\r\n\(manyFields)\r\n", 431),
+                                      ("GET / HTTP/1.1\r\nHost: a\r\n\(bigHead)\r\n", 431)] {
+                let client = try proxy.connect()
+                defer { client.close() }
+                client.send(request)
+                #expect(try client.readResponse().status == status)
+                #expect(client.peerClosed())
+            }
+            // Just under the limits passes.
+            let fine = try proxy.get("/" + String(repeating: "a", count: 8000), headers: (0..<98).map { "X-F\($0): v" })
+            #expect(fine.status == 200)
+            #expect(upstream.accepted.load(ordering: .relaxed) == 1)
         }
-        // Just under the limits passes.
-        let fine = try proxy.get("/" + String(repeating: "a", count: 8000), headers: (0..<98).map { "X-F\($0): v" })
-        #expect(fine.status == 200)
-        #expect(upstream.accepted.load(ordering: .relaxed) == 1)
     }
 
     @Test func aSlowlorisClientGets408AndTheConnectionCloses() throws {
-        let upstream = try FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.headerTimeout = 0.5 }
-        defer { proxy.stop() }
-        let client = try proxy.connect()
-        defer { client.close() }
-        let started = Date()
-        // One header byte every 100 ms: each arrives in time, but the head as a whole does not.
-        var answered = false
-        for byte in "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".utf8 {
-            client.send([byte])
-            usleep(100_000)
-            if Date().timeIntervalSince(started) > 0.8 { answered = true; break }
+        try withProxy(in: FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")), { $0.headerTimeout = 0.5 }) { upstream, proxy, client in
+            let started = Date()
+            // One header byte every 100 ms: each arrives in time, but the head as a whole does not.
+            var answered = false
+            for byte in "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".utf8 {
+                client.send([byte])
+                usleep(100_000)
+                if Date().timeIntervalSince(started) > 0.8 { answered = true; break }
+            }
+            #expect(answered)
+            let response = try client.readResponse()
+            #expect(response.status == 408)
+            #expect(client.peerClosed())
+            #expect(Date().timeIntervalSince(started) < 3)
+            #expect(upstream.accepted.load(ordering: .relaxed) == 0)
         }
-        #expect(answered)
-        let response = try client.readResponse()
-        #expect(response.status == 408)
-        #expect(client.peerClosed())
-        #expect(Date().timeIntervalSince(started) < 3)
-        #expect(upstream.accepted.load(ordering: .relaxed) == 0)
     }
 
     @Test func anIdleKeepAliveConnectionIsClosed() throws {
-        let upstream = try FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.idleTimeout = 0.4 }
-        defer { proxy.stop() }
-        let client = try proxy.connect(timeout: 5)
-        defer { client.close() }
-        client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try client.readResponse().status == 200)
-        let idleFrom = Date()
-        #expect(client.peerClosed())
-        let idled = Date().timeIntervalSince(idleFrom)
-        #expect(idled > 0.3 && idled < 2)
+        try withProxy(in: FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")), { $0.idleTimeout = 0.4 }) { upstream, proxy, client in
+            let client = try proxy.connect(timeout: 5)
+            defer { client.close() }
+            client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+            let idleFrom = Date()
+            #expect(client.peerClosed())
+            let idled = Date().timeIntervalSince(idleFrom)
+            #expect(idled > 0.3 && idled < 2)
+        }
     }
 }

@@ -52,18 +52,17 @@ import TracetapCore
     }
 
     @Test func anUpstreamThatNeverAnswersIsA504() throws {
-        let upstream = try FakeUpstream { socket, _ in
+        let silent = try FakeUpstream { socket, _ in
             _ = try? socket.read(until: "\r\n\r\n")
             usleep(2_000_000)
         }
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.responseTimeout = 0.3 }
-        defer { proxy.stop() }
-        let response = try proxy.get("/hang")
-        #expect(response.status == 504)
-        let trace = try traceID(response)
-        #expect(response.text.contains("did not answer") && response.text.contains("trace \(trace)"))
-        #expect(proxy.sink.wait(for: 1).first?.failure == .upstreamResponseTimeout)
+        try withProxy(in: silent, { $0.responseTimeout = 0.3 }) { _, proxy, _ in
+            let response = try proxy.get("/hang")
+            #expect(response.status == 504)
+            let trace = try traceID(response)
+            #expect(response.text.contains("did not answer") && response.text.contains("trace \(trace)"))
+            #expect(proxy.sink.wait(for: 1).first?.failure == .upstreamResponseTimeout)
+        }
     }
 
     /// The upstream answers one request per connection, keeps it open, and closes it when the next
@@ -78,36 +77,27 @@ import TracetapCore
     }
 
     @Test func aSafeRequestOnAStalePooledConnectionIsRetriedOnce() throws {
-        let upstream = try FakeUpstream(handler: Self.closesReusedConnections)
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.threads = 1 }
-        defer { proxy.stop() }
-        let client = try proxy.connect()
-        defer { client.close() }
-        client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try client.readResponse().status == 200)
-        client.send("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try client.readResponse().status == 200)
-        let records = proxy.sink.wait(for: 2)
-        #expect(records.last?.retried == true)
-        #expect(upstream.notes == ["GET", "GET (dropped)", "GET"])
+        try withProxy(in: FakeUpstream(handler: Self.closesReusedConnections), { $0.threads = 1 }) { upstream, proxy, client in
+            client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+            let statuses = try [client.readResponse().status, client.readResponse().status]
+            #expect(statuses == [200, 200])
+            let records = proxy.sink.wait(for: 2)
+            #expect(records.last?.retried == true)
+            #expect(upstream.notes == ["GET", "GET (dropped)", "GET"])
+        }
     }
 
     @Test func anUnsafeRequestIsNeverResentAndTheClientIsTold() throws {
-        let upstream = try FakeUpstream(handler: Self.closesReusedConnections)
-        defer { upstream.stop() }
-        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.threads = 1 }
-        defer { proxy.stop() }
-        let client = try proxy.connect()
-        defer { client.close() }
-        client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
-        #expect(try client.readResponse().status == 200)
-        client.send("POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}")
-        let response = try client.readResponse()
-        #expect(response.status == 502)
-        #expect(response.text.contains("upstream closed the connection before sending a response"))
-        usleep(100_000)
-        #expect(upstream.notes == ["GET", "POST (dropped)"])
-        #expect(proxy.sink.wait(for: 2).last?.retried == false)
+        try withProxy(in: FakeUpstream(handler: Self.closesReusedConnections), { $0.threads = 1 }) { upstream, proxy, client in
+            client.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+            client.send("POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}")
+            let response = try client.readResponse()
+            #expect(response.status == 502)
+            #expect(response.text.contains("upstream closed the connection before sending a response"))
+            usleep(100_000)
+            #expect(upstream.notes == ["GET", "POST (dropped)"])
+            #expect(proxy.sink.wait(for: 2).last?.retried == false)
+        }
     }
 }

@@ -102,21 +102,7 @@ final class Exchange {
 
     private func pumpRequestBody() {
         guard let upstream, upstream.isConnected, !finished, !requestBody.isComplete else { return }
-        var failure: HTTPError?
-        var forwarded = 0
-        let encoder = requestEncoder
-        let used = client.inbound.withReadableBytes { input -> Int in
-            do throws(HTTPError) {
-                return try requestBody.decode(input) { data in
-                    forwarded += data.count
-                    Exchange.forward(data, encoder: encoder, to: upstream)
-                }
-            } catch {
-                failure = error
-                return 0
-            }
-        }
-        client.inbound.consume(used)
+        let (forwarded, failure) = Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: upstream)
         record.requestBodyBytes += UInt64(forwarded)
         if let failure {
             return respondWithError(status: failure.status, message: failure.reason, kind: .malformedRequest)
@@ -139,6 +125,27 @@ final class Exchange {
     func upstreamDrained() {
         if requestForwarded && record.timings.requestSent < 0 { record.timings.requestSent = micros(now) }
         client.peerBackpressure = false
+    }
+
+    /// Decodes what `source` holds of a body and sends it, re-framed by `encoder`, to `destination`.
+    /// Returns the payload bytes moved and the framing error, if the body was malformed.
+    static func relayBody(_ decoder: inout BodyDecoder, from source: Connection, encoder: BodyEncoder,
+                          to destination: Connection) -> (forwarded: Int, failure: HTTPError?) {
+        var failure: HTTPError?
+        var forwarded = 0
+        let used = source.inbound.withReadableBytes { input -> Int in
+            do throws(HTTPError) {
+                return try decoder.decode(input) { data in
+                    forwarded += data.count
+                    forward(data, encoder: encoder, to: destination)
+                }
+            } catch {
+                failure = error
+                return 0
+            }
+        }
+        source.inbound.consume(used)
+        return (forwarded, failure)
     }
 
     static func forward(_ data: UnsafeRawBufferPointer, encoder: BodyEncoder, to connection: Connection) {
@@ -245,21 +252,8 @@ final class Exchange {
 
     private func pumpResponseBody(_ upstream: UpstreamConnection, eof: Bool) {
         guard var body = responseBody else { return }
-        var failure: HTTPError?
-        var forwarded = 0
         let encoder = responseEncoder
-        let used = upstream.inbound.withReadableBytes { input -> Int in
-            do throws(HTTPError) {
-                return try body.decode(input) { data in
-                    forwarded += data.count
-                    Exchange.forward(data, encoder: encoder, to: client)
-                }
-            } catch {
-                failure = error
-                return 0
-            }
-        }
-        upstream.inbound.consume(used)
+        let (forwarded, failure) = Exchange.relayBody(&body, from: upstream, encoder: encoder, to: client)
         record.responseBodyBytes += UInt64(forwarded)
         if let failure {
             responseBody = body

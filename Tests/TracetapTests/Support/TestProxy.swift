@@ -160,3 +160,25 @@ final class ByteSink: Sendable {
     func append(_ data: Data) { storage.withLock { $0.append(contentsOf: data) } }
     var bytes: [UInt8] { storage.withLock { $0 } }
 }
+
+/// Something a test proxy can forward to.
+protocol TestUpstream: Sendable {
+    var port: Int { get }
+    func stop()
+}
+
+extension PythonBackend: TestUpstream {}
+extension FakeUpstream: TestUpstream {}
+
+/// The set-up most tests share: an upstream, a proxy in front of it and one client connection, all stopped
+/// when `body` returns.
+func withProxy<Upstream: TestUpstream>(in upstream: @autoclosure () throws -> Upstream, _ configure: (inout ProxyConfig) -> Void = { _ in },
+                                       _ body: (Upstream, TestProxy, BlockingSocket) throws -> Void) throws {
+    let upstream = try upstream()
+    defer { upstream.stop() }
+    let proxy = try TestProxy(upstreamPort: upstream.port, configure)
+    defer { proxy.stop() }
+    let client = try proxy.connect()
+    defer { client.close() }
+    try body(upstream, proxy, client)
+}
