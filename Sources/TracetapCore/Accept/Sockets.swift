@@ -37,6 +37,15 @@ enum Sockets {
     }
 
     /// The outcome of a non-blocking connect, once the socket reported writable.
+    /// A connected pair of non-blocking Unix stream sockets.
+    static func socketPair() throws(SocketError) -> (Int32, Int32) {
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw SocketError.errno("socketpair", errno)
+        }
+        return (pair[0], pair[1])
+    }
+
     static func connectError(_ fd: Int32) -> Int32 {
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)

@@ -29,16 +29,12 @@ enum TLSBridge {
 
     /// Starts connecting; returns the event loop's end of the socketpair at once.
     static func open(_ settings: Settings) throws(SocketError) -> Int32 {
-        var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw SocketError.errno("socketpair for the TLS upstream", errno)
-        }
-        let relayEnd = pair[1]
+        let (loopEnd, relayEnd) = try Sockets.socketPair()
         let thread = Thread { Relay(fd: relayEnd, settings: settings).run() }
         thread.name = "tracetap-tls"
         thread.stackSize = 256 * 1024
         thread.start()
-        return pair[0]
+        return loopEnd
     }
 
     /// Parses the status line at the start of `bytes`; returns it and how many bytes it used.
