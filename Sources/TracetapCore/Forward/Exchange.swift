@@ -86,9 +86,20 @@ final class Exchange {
         guard let upstream, !finished else { return }
         record.timings.connect = record.upstreamReused ? 0 : Int64((now - connectStartedAt) / 1000)
         if !record.upstreamReused && upstream.tlsMicros >= 0 { record.timings.tls = upstream.tlsMicros }
-        upstream.send(outgoingHead)
         upstream.setDeadline(afterNanos: loop.config.responseTimeout.nanos)
-        if requestBody.isComplete { requestFullyQueued(on: upstream) } else { pumpRequestBody() }
+        sendRequest(to: upstream) {
+            upstream.send(outgoingHead)
+            if requestBody.isComplete { requestForwarded = true } else { pumpRequestBody() }
+        }
+    }
+
+    /// Sends what `work` writes upstream in one batch (`upstreamDrained` notes when it is all out), then
+    /// pauses the client while the upstream cannot keep up.
+    private func sendRequest(to upstream: UpstreamConnection, _ work: () -> Void) {
+        upstream.batch(work)
+        guard !finished else { return }
+        client.peerBackpressure = upstream.outbound.readableCount >= Connection.highWater
+        client.updateInterest()
     }
 
     /// New client bytes: request body, tunnel data, or the next pipelined request (which waits its turn).
@@ -96,7 +107,7 @@ final class Exchange {
         if tunneling { return pumpTunnel(from: client) }
         if !requestBody.isComplete {
             client.setDeadline(afterNanos: loop.config.headerTimeout.nanos)
-            pumpRequestBody()
+            if let upstream { sendRequest(to: upstream) { pumpRequestBody() } }
         }
     }
 
@@ -111,15 +122,8 @@ final class Exchange {
             client.clearDeadline()
             record.timings.bodyReceived = micros(now)
             upstream.send(requestEncoder.end(trailers: requestBody.trailers))
-            requestFullyQueued(on: upstream)
+            requestForwarded = true
         }
-        client.peerBackpressure = upstream.outbound.readableCount >= Connection.highWater
-        client.updateInterest()
-    }
-
-    private func requestFullyQueued(on upstream: UpstreamConnection) {
-        requestForwarded = true
-        if upstream.outbound.isEmpty { record.timings.requestSent = micros(now) }
     }
 
     func upstreamDrained() {
@@ -161,6 +165,12 @@ final class Exchange {
     // MARK: response path: upstream -> client
 
     func upstreamInputAvailable(eof: Bool) {
+        client.batch { relayResponse(eof: eof) }
+        // The upstream pauses while the client cannot keep up.
+        if let upstream, !finished { upstream.peerBackpressure = client.outbound.readableCount >= Connection.highWater }
+    }
+
+    private func relayResponse(eof: Bool) {
         guard let upstream, !finished else { return }
         if tunneling {
             pumpTunnel(from: upstream)
@@ -268,7 +278,6 @@ final class Exchange {
             client.send(encoder.end(trailers: body.trailers))
             return complete(upstreamReusable: !eof && responseKeepsUpstream && upstream.inbound.isEmpty)
         }
-        upstream.peerBackpressure = client.outbound.readableCount >= Connection.highWater
     }
 
     func clientDrained() {

@@ -31,7 +31,7 @@ final class UpstreamConnection: Connection {
         }
         if events & Epoll.writable != 0 || (events & (Epoll.hangup | Epoll.error) != 0 && !outbound.isEmpty) {
             guard flush() else { return exchange.upstreamClosedEarly(self, reset: true) }
-            if outbound.isEmpty { exchange.upstreamDrained() }
+            if outbound.isEmpty { outputDrained() }
             if isClosed { return }
         }
         if events & (Epoll.readable | Epoll.peerClosed | Epoll.hangup | Epoll.error) != 0 {
@@ -55,6 +55,8 @@ final class UpstreamConnection: Connection {
         guard error == 0 else { return failConnect(SocketError.errno("connecting to the upstream failed", error)) }
         connected()
     }
+
+    override func outputDrained() { exchange?.upstreamDrained() }
 
     private func readBridgeStatus() {
         if case .failed = readFromSocket(), inbound.isEmpty {

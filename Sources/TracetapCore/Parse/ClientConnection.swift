@@ -134,7 +134,7 @@ final class ClientConnection: Connection {
     }
 
     /// The output queue emptied: let the upstream send more, or finish a close.
-    private func outputDrained() {
+    override func outputDrained() {
         if closeWhenFlushed { return teardown(reason: nil) }
         exchange?.clientDrained()
     }

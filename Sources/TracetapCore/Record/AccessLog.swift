@@ -2,7 +2,8 @@ import Glibc
 import HTTPCodec
 
 /// One line per exchange on stderr: time, client, method, target, status, duration, trace and request id,
-/// and the failure if any. Lines collect per loop wake-up and go out in one write.
+/// upstream connection (new or reused, connect time), wait for the first response byte, body bytes
+/// each way (request/response), and the failure if any. Lines collect per loop wake-up and go out in one write.
 final class AccessLog: ExchangeObserver {
     private var buffer: [UInt8] = []
     private var cachedSecond = -1
@@ -25,6 +26,9 @@ final class AccessLog: ExchangeObserver {
         buffer.append(contentsOf: " \(formatMillis(micros)) trace=\(r.trace.traceID) rid=".utf8)
         buffer.append(contentsOf: r.trace.requestID)
         buffer.append(contentsOf: r.upstreamReused ? " up=reused".utf8 : " up=new".utf8)
+        if r.timings.connect > 0 { buffer.append(contentsOf: " connect=\(formatMillis(r.timings.connect))".utf8) }
+        if r.timings.wait >= 0 { buffer.append(contentsOf: " wait=\(formatMillis(r.timings.wait))".utf8) }
+        buffer.append(contentsOf: " bytes=\(r.requestBodyBytes)/\(r.responseBodyBytes)".utf8)
         if r.retried { buffer.append(contentsOf: " retried".utf8) }
         if let failure = r.failure {
             buffer.append(contentsOf: " error=\(failure.rawValue)".utf8)
