@@ -50,7 +50,7 @@ enum ProxyFlags {
       --listen HOST:PORT        where clients connect (default 127.0.0.1:8080; port 0 picks a free one)
       --admin HOST:PORT|off     admin API (default 127.0.0.1:9901); off disables it
       --admin-token TOKEN       require 'Authorization: Bearer TOKEN' on the admin API (needed off loopback)
-      --threads N               event-loop threads (default: number of cores)
+      --threads N               event-loop threads (default: half the cores, at least 1)
       --upstream-ca FILE        https upstreams: trust the CA certificates in this PEM file
       --upstream-insecure       https upstreams: do not verify the certificate (self-signed dev backends)
       --preserve-host           send the client's Host upstream instead of the upstream's authority

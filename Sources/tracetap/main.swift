@@ -42,7 +42,9 @@ func runUntilSignalled(_ server: ProxyServer) -> Never {
 
 var args = Arguments(Array(CommandLine.arguments.dropFirst()))
 let command = args.next() ?? "demo"
-let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+// Half the cores: the proxy shares the machine with the backend and the client it debugs, and one loop
+// already carries tens of thousands of requests a second (see README, Benchmark).
+let loopThreads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)
 
 switch command {
 case "proxy":
@@ -51,14 +53,14 @@ case "proxy":
         exit(0)
     }
     let config: ProxyConfig
-    do { config = try ProxyFlags.parse(&args, defaultThreads: cores) } catch { fail(error.message) }
+    do { config = try ProxyFlags.parse(&args, defaultThreads: loopThreads) } catch { fail(error.message) }
     let server: ProxyServer
     do { server = try ProxyServer(config: config) } catch { fail(error.message) }
     writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
         + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? ""))
     runUntilSignalled(server)
 case "demo":
-    do { try Demo.run(&args, threads: cores) } catch { fail(error.message) }
+    do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }
 case "help", "--help", "-h":
     writeLine(1, usage)
 default:
