@@ -25,7 +25,7 @@ final class AccessLog: ExchangeObserver {
         let micros = r.timings.responseComplete >= 0 ? r.timings.responseComplete : r.timings.headReceived
         buffer.append(contentsOf: " \(formatMillis(micros)) trace=\(r.trace.traceID) rid=".utf8)
         buffer.append(contentsOf: r.trace.requestID)
-        buffer.append(contentsOf: r.upstreamReused ? " up=reused".utf8 : " up=new".utf8)
+        buffer.append(contentsOf: r.upstreamReused ? " up=reused".utf8 : r.timings.connect >= 0 ? " up=new".utf8 : " up=-".utf8)
         if r.timings.connect > 0 { buffer.append(contentsOf: " connect=\(formatMillis(r.timings.connect))".utf8) }
         if r.timings.wait >= 0 { buffer.append(contentsOf: " wait=\(formatMillis(r.timings.wait))".utf8) }
         buffer.append(contentsOf: " bytes=\(r.requestBodyBytes)/\(r.responseBodyBytes)".utf8)
