@@ -45,6 +45,13 @@ public struct ProxyConfig: Sendable {
     public var upstreamInsecure = false
     public var maxIdleUpstreamPerThread = 256
     public var limits = HeadLimits()
+    /// Where exchanges are recorded (a new session folder per run); nil turns capture off.
+    public var captureDirectory: String? = "Captures"
+    /// Bytes kept per body; the rest is counted and the body marked truncated.
+    public var captureBodyCapBytes = 1 << 20
+    /// A session's file is closed and the next one started past this size.
+    public var captureRotateBytes = 64 << 20
+    var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording
     /// (capture, tests) attaches to. It must return quickly.
     public var onExchange: (@Sendable (ExchangeRecord) -> Void)?

@@ -6,17 +6,23 @@ import TraceContext
 /// State every loop thread can read: configuration, counters, the sockets bound at start-up.
 final class ProxyShared: Sendable {
     let config: ProxyConfig
-    let stats = ProxyStats()
+    let stats: ProxyStats
     let upstreamAddress: Result<SocketAddress, SocketError>
     let listenFD: Int32
     let adminFD: Int32?
     let wakeFDs: [Int32]
     let shutdownRequested = Atomic<Bool>(false)
+    let capture: CaptureStore?
     /// Set for an https upstream, whose connections go through libcurl.
     let tlsSettings: TLSBridge.Settings?
 
     init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32]) {
         self.config = config
+        let stats = ProxyStats()
+        self.stats = stats
+        capture = config.captureDirectory.map {
+            CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, stats: stats, startedAt: stats.startedAt)
+        }
         self.upstreamAddress = upstreamAddress
         self.listenFD = listenFD
         self.adminFD = adminFD
@@ -99,6 +105,7 @@ final class ProxyLoop {
         if record.failure != nil { shared.stats.errors.add(1) }
         shared.stats.responseBodyBytes.add(Int(record.responseBodyBytes))
         for observer in observers { observer.exchangeFinished(record) }
+        shared.capture?.submit(record)
         config.onExchange?(record)
     }
 

@@ -45,6 +45,8 @@ public final class ProxyServer: Sendable {
     }
 
     public var stats: ProxyStats { shared.stats }
+    /// The folder this run records into, when capture is on.
+    public var captureSessionPath: String? { shared.capture?.sessionPath }
     public var config: ProxyConfig { shared.config }
 
     /// Starts the loop threads and returns.
@@ -70,6 +72,7 @@ public final class ProxyServer: Sendable {
 
     public func waitUntilStopped() {
         stopped.wait()
+        shared.capture?.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }
         for fd in shared.wakeFDs { close(fd) }

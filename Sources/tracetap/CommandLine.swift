@@ -63,6 +63,10 @@ enum ProxyFlags {
       --max-request-line BYTES  longest request line (default 8192) -> 414
       --max-header-bytes BYTES  largest header section (default 65536) -> 431
       --max-header-fields N     most header fields (default 100) -> 431
+      --capture DIR             record every exchange under DIR, one folder per run (default Captures)
+      --no-capture              do not record
+      --capture-body-cap BYTES  bytes kept per body (default 1048576); the rest is counted, marked truncated
+      --capture-rotate BYTES    start a new capture file past this size (default 67108864)
       --quiet                   no access log on stderr
       -h, --help                this help
 
@@ -103,6 +107,12 @@ enum ProxyFlags {
                 config.limits.maxHeadBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 256...1 << 24)
             case "--max-header-fields":
                 config.limits.maxFields = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1...10_000)
+            case "--capture": config.captureDirectory = try args.value(for: flag, inline: inline)
+            case "--no-capture": config.captureDirectory = nil
+            case "--capture-body-cap":
+                config.captureBodyCapBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 0...1 << 30)
+            case "--capture-rotate":
+                config.captureRotateBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 4096...1 << 40)
             case "--quiet": config.accessLog = false
             default: throw UsageError(message: "unknown flag \(arg) (see tracetap proxy --help)")
             }

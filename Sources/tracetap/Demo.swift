@@ -8,14 +8,16 @@ enum Demo {
     static func run(_ args: inout Arguments, threads: Int) throws(UsageError) {
         var listen = HostPort(host: "127.0.0.1", port: 8080)
         var once = false
+        var capture = true
         while let arg = args.next() {
             switch arg {
             case "--once": once = true
+            case "--no-capture": capture = false
             case "--listen":
                 let text = try args.value(for: arg, inline: nil)
                 guard let hp = HostPort(text) else { throw UsageError(message: "--listen: '\(text)' is not HOST:PORT") }
                 listen = hp
-            default: throw UsageError(message: "unknown flag \(arg) (demo takes --listen HOST:PORT and --once)")
+            default: throw UsageError(message: "unknown flag \(arg) (demo takes --listen HOST:PORT, --once and --no-capture)")
             }
         }
         let backend: DemoBackend
@@ -28,13 +30,15 @@ enum Demo {
             config.upstream = UpstreamURL("http://127.0.0.1:\(backend.port)")!
             config.threads = threads
             config.admin = HostPort(host: "127.0.0.1", port: 0)
+            if !capture { config.captureDirectory = nil }
             server = try ProxyServer(config: config)
         } catch {
             throw UsageError(message: error.message)
         }
         server.start()
         let base = "http://\(listen.host):\(server.port)"
-        print("tracetap demo: backend on 127.0.0.1:\(backend.port), proxy on \(base)\n")
+        print("tracetap demo: backend on 127.0.0.1:\(backend.port), proxy on \(base)"
+            + (server.captureSessionPath.map { ", recording to \($0)" } ?? "") + "\n")
         for (method, target, body) in [("GET", "/hello", ""), ("POST", "/echo", "{\"order\":42}"), ("GET", "/missing", "")] {
             print("$ curl -si -X \(method) \(base)\(target)\(body.isEmpty ? "" : " -d '\(body)'")")
             print(fetch(port: server.port, method: method, target: target, body: body))

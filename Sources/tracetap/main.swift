@@ -35,7 +35,8 @@ func runUntilSignalled(_ server: ProxyServer) -> Never {
     server.waitUntilStopped()
     let s = server.stats.snapshot
     writeLine(2, "tracetap: stopped: \(s.exchanges) exchanges, \(s.errors) errors, \(s.clientConnectionsTotal) client connections, "
-        + "\(s.upstreamConnects) upstream connections opened, \(s.upstreamReuses) reused")
+        + "\(s.upstreamConnects) upstream connections opened, \(s.upstreamReuses) reused"
+        + (server.captureSessionPath.map { ", \(s.captureWritten) recorded in \($0)" + (s.captureFailed > 0 ? " (\(s.captureFailed) lost)" : "") } ?? ""))
     withExtendedLifetime(sources) {}
     exit(0)
 }
@@ -57,7 +58,8 @@ case "proxy":
     let server: ProxyServer
     do { server = try ProxyServer(config: config) } catch { fail(error.message) }
     writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
-        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? ""))
+        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? "")
+        + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
     runUntilSignalled(server)
 case "demo":
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }

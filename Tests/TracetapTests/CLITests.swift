@@ -87,7 +87,7 @@ import Testing
     }
 
     @Test func theDemoRunsWithNoArguments() throws {
-        let (status, out, errors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once"])
+        let (status, out, errors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once", "--no-capture"])
         #expect(status == 0, "\(errors)")
         #expect(out.contains("HTTP/1.1 200 OK"))
         #expect(out.contains("traceresponse: 00-"))

@@ -45,7 +45,8 @@ struct AdminAPI {
         "upstream":{"url":\(JSONText.quote(config.upstream.description)),"open":\(s.upstreamOpen),"idle":\(s.upstreamIdle),\
         "connects":\(s.upstreamConnects),"reuses":\(s.upstreamReuses),"retries":\(s.upstreamRetries)},\
         "bytes":{"from_clients":\(s.bytesFromClients),"response_bodies":\(s.responseBodyBytes)},\
-        "accept_failures":\(s.acceptFailures)}
+        "accept_failures":\(s.acceptFailures),\
+        "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed)}" } ?? "null")}
         """
     }
 

@@ -113,7 +113,8 @@ final class Exchange {
 
     private func pumpRequestBody() {
         guard let upstream, upstream.isConnected, !finished, !requestBody.isComplete else { return }
-        let (forwarded, failure) = Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: upstream)
+        let (forwarded, failure) = Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: upstream,
+                                                      capture: &record.requestBody, cap: loop.config.captureBodyCap)
         record.requestBodyBytes += UInt64(forwarded)
         if let failure {
             return respondWithError(status: failure.status, message: failure.reason, kind: .malformedRequest)
@@ -131,16 +132,18 @@ final class Exchange {
         client.peerBackpressure = false
     }
 
-    /// Decodes what `source` holds of a body and sends it, re-framed by `encoder`, to `destination`.
-    /// Returns the payload bytes moved and the framing error, if the body was malformed.
+    /// Decodes what `source` holds of a body and sends it, re-framed by `encoder`, to `destination`; keeps
+    /// up to `cap` bytes of it in `captured` (cap 0: capture off). Returns the payload bytes moved and the
+    /// framing error, if the body was malformed.
     static func relayBody(_ decoder: inout BodyDecoder, from source: Connection, encoder: BodyEncoder,
-                          to destination: Connection) -> (forwarded: Int, failure: HTTPError?) {
+                          to destination: Connection, capture captured: inout CapturedBody, cap: Int) -> (forwarded: Int, failure: HTTPError?) {
         var failure: HTTPError?
         var forwarded = 0
         let used = source.inbound.withReadableBytes { input -> Int in
             do throws(HTTPError) {
                 return try decoder.decode(input) { data in
                     forwarded += data.count
+                    if cap > 0 { captured.append(data, cap: cap) }
                     forward(data, encoder: encoder, to: destination)
                 }
             } catch {
@@ -263,7 +266,8 @@ final class Exchange {
     private func pumpResponseBody(_ upstream: UpstreamConnection, eof: Bool) {
         guard var body = responseBody else { return }
         let encoder = responseEncoder
-        let (forwarded, failure) = Exchange.relayBody(&body, from: upstream, encoder: encoder, to: client)
+        let (forwarded, failure) = Exchange.relayBody(&body, from: upstream, encoder: encoder, to: client,
+                                                      capture: &record.responseBody, cap: loop.config.captureBodyCap)
         record.responseBodyBytes += UInt64(forwarded)
         if let failure {
             responseBody = body

@@ -36,6 +36,26 @@ public struct ExchangeRecord: Sendable {
     public var requestBodyBytes: UInt64 = 0
     public var responseBodyBytes: UInt64 = 0
     public var upgraded = false
+    /// Body bytes kept for the capture store (empty when capture is off).
+    public var requestBody = CapturedBody()
+    public var responseBody = CapturedBody()
+    /// The faults rules applied to this exchange, by name; empty until rules exist.
+    public var faults: [String] = []
+}
+
+/// The first `cap` bytes of a body; the rest is counted, not kept.
+public struct CapturedBody: Sendable {
+    public var bytes: [UInt8] = []
+    public var size: UInt64 = 0
+    public var truncated: Bool { size > UInt64(bytes.count) }
+
+    public init() {}
+
+    mutating func append(_ data: UnsafeRawBufferPointer, cap: Int) {
+        size += UInt64(data.count)
+        let room = cap - bytes.count
+        if room > 0 { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(room))) }
+    }
 }
 
 extension ExchangeRecord.Failure {

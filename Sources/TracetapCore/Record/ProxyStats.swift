@@ -15,11 +15,14 @@ public final class ProxyStats: Sendable {
     let bytesFromClients = Atomic<Int>(0)
     let responseBodyBytes = Atomic<Int>(0)
     let acceptFailures = Atomic<Int>(0)
+    let captureWritten = Atomic<Int>(0)
+    let captureFailed = Atomic<Int>(0)
 
     public struct Snapshot: Sendable, Equatable {
         public var exchanges, errors, clientConnections, clientConnectionsTotal: Int
         public var upstreamOpen, upstreamIdle, upstreamConnects, upstreamReuses, upstreamRetries: Int
         public var bytesFromClients, responseBodyBytes, acceptFailures: Int
+        public var captureWritten, captureFailed: Int
     }
 
     public var snapshot: Snapshot {
@@ -32,7 +35,8 @@ public final class ProxyStats: Sendable {
                  upstreamRetries: upstreamRetries.load(ordering: .relaxed),
                  bytesFromClients: bytesFromClients.load(ordering: .relaxed),
                  responseBodyBytes: responseBodyBytes.load(ordering: .relaxed),
-                 acceptFailures: acceptFailures.load(ordering: .relaxed))
+                 acceptFailures: acceptFailures.load(ordering: .relaxed),
+                 captureWritten: captureWritten.load(ordering: .relaxed), captureFailed: captureFailed.load(ordering: .relaxed))
     }
 }
 

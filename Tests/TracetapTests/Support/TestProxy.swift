@@ -27,6 +27,7 @@ final class TestProxy: Sendable {
         config.admin = HostPort(host: "127.0.0.1", port: 0)
         config.upstream = UpstreamURL("http://127.0.0.1:\(upstreamPort)")!
         config.accessLog = false
+        config.captureDirectory = nil
         config.threads = 2
         let sink = self.sink
         config.onExchange = { sink.add($0) }
@@ -109,7 +110,8 @@ final class ProxyProcess: Sendable {
 
     init(upstreamPort: Int, _ extra: [String] = []) throws {
         child = try ChildProcess([Repo.binary, "proxy", "--upstream", "http://127.0.0.1:\(upstreamPort)",
-                                  "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"] + extra)
+                                  "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+                                 + (extra.contains { $0.hasPrefix("--capture") } ? [] : ["--no-capture"]) + extra)
         guard child.waitForOutput(" -> ", seconds: 15) else {
             child.stop()
             throw TestFailure("proxy did not start: \(child.stderr)")
