@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
+import Synchronization
 import CTracetapSys
 
 public struct StartupError: Error, CustomStringConvertible {
@@ -15,6 +16,7 @@ public final class ProxyServer: Sendable {
     public let port: Int
     public let adminPort: Int?
     private let stopped = DispatchGroup()
+    private let released = Atomic<Bool>(false)
 
     public init(config: ProxyConfig) throws(StartupError) {
         guard config.admin == nil || config.admin!.isLoopback || config.adminToken != nil else {
@@ -70,8 +72,11 @@ public final class ProxyServer: Sendable {
         for fd in shared.wakeFDs { _ = write(fd, &one, 8) }
     }
 
+    /// Waits for the loops to end, then writes the remaining captures and releases the sockets; safe to
+    /// call again (later calls only wait).
     public func waitUntilStopped() {
         stopped.wait()
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shared.capture?.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }

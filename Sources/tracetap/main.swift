@@ -7,6 +7,9 @@ Usage: tracetap [COMMAND] [flags]
 
   proxy     run the tracing reverse proxy in front of an HTTP backend (tracetap proxy --help)
   demo      start a built-in backend behind the proxy and show a traced request (the default)
+  ls        list recorded exchanges (tracetap ls --help)
+  show      print one recorded exchange with headers, bodies and timings
+  export    write a session as HAR 1.2, curl commands or JSON Lines
   help      this text
 
 With no command, tracetap runs the demo.
@@ -63,6 +66,18 @@ case "proxy":
     runUntilSignalled(server)
 case "demo":
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }
+case "ls", "show", "export":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, Inspect.help)
+        exit(0)
+    }
+    do {
+        switch command {
+        case "ls": try Inspect.list(&args)
+        case "show": try Inspect.show(&args)
+        default: try Inspect.export(&args)
+        }
+    } catch { fail(error.message) }
 case "help", "--help", "-h":
     writeLine(1, usage)
 default:

@@ -94,7 +94,7 @@ func writeStderr(_ text: String) {
     writeAll(2, &bytes)
 }
 
-func writeAll(_ fd: Int32, _ bytes: inout [UInt8]) {
+public func writeAll(_ fd: Int32, _ bytes: inout [UInt8]) {
     var offset = 0
     while offset < bytes.count {
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }

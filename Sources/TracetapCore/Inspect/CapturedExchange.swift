@@ -1,0 +1,129 @@
+import Foundation
+
+/// One exchange read back from a capture file (see `CaptureFormat` for the line it comes from).
+public struct CapturedExchange: Sendable {
+    public struct Message: Sendable {
+        public var version: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+        public var bodySize: Int
+        public var bodyTruncated: Bool
+
+        public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+    }
+
+    public var session: String
+    public var sequence: Int
+    public var started: String
+    public var startedUnix: Double
+    public var traceID: String
+    public var spanID: String
+    public var requestID: String
+    public var client: String
+    public var upstream: String
+    public var upstreamReused: Bool
+    public var method: String
+    public var target: String
+    public var request: Message?
+    public var responseStatus: Int
+    public var responseReason: String
+    public var response: Message?
+    /// The status the client received (the proxy's own, e.g. 502, when the upstream failed); 0 for none.
+    public var status: Int
+    public var error: String?
+    public var errorMessage: String?
+    /// Microseconds from the first byte of the request head; -1 where a phase did not happen.
+    public var timings: [String: Int]
+    public var faults: [String]
+
+    public var path: String { String(target.prefix { $0 != "?" }) }
+    public var durationMicros: Int { timings["response_complete"] ?? -1 }
+    /// `SESSION:SEQ`, what `tracetap show` takes.
+    public var id: String { "\(session):\(sequence)" }
+
+    init?(line: Data, session: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let sequence = object["seq"] as? Int else {
+            return nil
+        }
+        self.session = session
+        self.sequence = sequence
+        started = object["started"] as? String ?? ""
+        startedUnix = object["started_unix"] as? Double ?? 0
+        traceID = object["trace_id"] as? String ?? ""
+        spanID = object["span_id"] as? String ?? ""
+        requestID = object["request_id"] as? String ?? ""
+        client = object["client"] as? String ?? ""
+        upstream = object["upstream"] as? String ?? ""
+        upstreamReused = object["upstream_reused"] as? Bool ?? false
+        let request = object["request"] as? [String: Any]
+        method = request?["method"] as? String ?? "-"
+        target = request?["target"] as? String ?? "-"
+        self.request = request.map(Self.message)
+        let response = object["response"] as? [String: Any]
+        responseStatus = response?["status"] as? Int ?? 0
+        responseReason = response?["reason"] as? String ?? ""
+        self.response = response.map(Self.message)
+        status = object["status"] as? Int ?? 0
+        error = object["error"] as? String
+        errorMessage = object["error_message"] as? String
+        timings = object["timings_us"] as? [String: Int] ?? [:]
+        faults = object["faults"] as? [String] ?? []
+    }
+
+    private static func message(_ object: [String: Any]) -> Message {
+        let pairs = (object["headers"] as? [[String]] ?? []).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
+        let body = (object["body_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? []
+        return Message(version: object["version"] as? String ?? "HTTP/1.1", headers: pairs, body: body,
+                       bodySize: object["body_size"] as? Int ?? body.count, bodyTruncated: object["body_truncated"] as? Bool ?? false)
+    }
+}
+
+/// Reads a capture store: session folders, their files in order, one exchange per line. Lines that do not
+/// parse (a torn last line after a power loss) are counted and skipped.
+public struct CaptureReader {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// Session names, oldest first (names sort by start time).
+    public func sessions() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { isDirectory(directory + "/" + $0) }.sorted()
+    }
+
+    public func exchanges(in session: String) -> (exchanges: [CapturedExchange], skippedLines: Int) {
+        let folder = directory + "/" + session
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasPrefix("exchanges-") && $0.hasSuffix(".jsonl") }.sorted()
+        var result: [CapturedExchange] = []
+        var skipped = 0
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
+            for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where index > 0 {
+                if let exchange = CapturedExchange(line: Data(line), session: session) { result.append(exchange) } else { skipped += 1 }
+            }
+        }
+        return (result.sorted { $0.sequence < $1.sequence }, skipped)
+    }
+
+    /// An exchange by `SESSION:SEQ`, `SEQ` (newest session), trace ID or request ID (newest first).
+    public func find(_ id: String) -> CapturedExchange? {
+        let all = sessions()
+        if let colon = id.lastIndex(of: ":"), let sequence = Int(id[id.index(after: colon)...]) {
+            let session = String(id[..<colon])
+            return exchanges(in: session).exchanges.first { $0.sequence == sequence }
+        }
+        if let sequence = Int(id), let newest = all.last {
+            return exchanges(in: newest).exchanges.first { $0.sequence == sequence }
+        }
+        for session in all.reversed() {
+            if let match = exchanges(in: session).exchanges.last(where: { $0.traceID == id || $0.requestID == id }) { return match }
+        }
+        return nil
+    }
+
+    private func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+    }
+}

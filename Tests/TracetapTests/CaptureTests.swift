@@ -1,0 +1,142 @@
+import Foundation
+import Glibc
+import Testing
+import TracetapCore
+
+/// A fresh, empty capture store in the temporary folder.
+func temporaryStore() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tracetap-store-\(UUID().uuidString)").path
+    return path
+}
+
+/// Recording: every exchange in the store, byte-exact, and forwarding never depends on it.
+@Suite struct CaptureTests {
+    static let binaryResponse = (0..<256).map { UInt8($0) } + (0..<256).map { UInt8(255 - $0) }
+
+    static func binaryUpstream() throws -> FakeUpstream {
+        try FakeUpstream { socket, upstream in
+            while let head = try? socket.read(until: "\r\n\r\n") {
+                let length = FakeUpstream.contentLength(head) ?? 0
+                _ = try? socket.read(exactly: length)
+                socket.send(Array("HTTP/1.1 201 Created\r\nX-B: 1\r\nset-cookie: s=abc; Path=/\r\nContent-Length: \(binaryResponse.count)\r\n\r\n".utf8)
+                            + binaryResponse)
+            }
+        }
+    }
+
+    @Test func everyExchangeIsRecordedByteExactWithHeadersInOrder() throws {
+        let store = temporaryStore()
+        let upstream = try Self.binaryUpstream()
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.captureDirectory = store }
+        let client = try proxy.connect()
+        let requestBody = (0..<300).map { UInt8(($0 * 7) % 256) }
+        var traces: [String] = []
+        for i in 0..<3 {
+            client.send(Array("POST /things?i=\(i) HTTP/1.1\r\nHost: app\r\nx-Lower: a\r\nX-UPPER: b\r\nContent-Length: \(requestBody.count)\r\n\r\n".utf8) + requestBody)
+            let response = try client.readResponse()
+            #expect(response.body == Self.binaryResponse)
+            traces.append(String(try #require(response.header("traceresponse")).split(separator: "-")[1]))
+        }
+        client.close()
+        proxy.stop()
+
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let (exchanges, skipped) = reader.exchanges(in: session)
+        #expect(skipped == 0)
+        #expect(exchanges.map(\.traceID) == traces)
+        #expect(exchanges.map(\.sequence) == [1, 2, 3])
+        let first = try #require(exchanges.first)
+        #expect(first.method == "POST" && first.target == "/things?i=0")
+        #expect(first.request?.headers.map(\.name) == ["Host", "x-Lower", "X-UPPER", "Content-Length"])
+        #expect(first.request?.body == requestBody)
+        #expect(first.response?.body == Self.binaryResponse)
+        #expect(first.response?.headers.map(\.name) == ["X-B", "set-cookie", "Content-Length"])
+        #expect(first.responseStatus == 201 && first.status == 201 && first.error == nil)
+        #expect((first.timings["response_complete"] ?? -1) >= (first.timings["first_response_byte"] ?? -1))
+        #expect(first.faults.isEmpty)
+
+        // Private by default: the folder 0700, the files 0600.
+        #expect(try mode(store + "/" + session) == 0o700)
+        #expect(try mode(store + "/" + session + "/exchanges-0001.jsonl") == 0o600)
+    }
+
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test func bodiesBeyondTheCapAreCountedAndMarkedTruncated() throws {
+        let store = temporaryStore()
+        try withProxy(in: PythonBackend(), { $0.captureDirectory = store; $0.captureBodyCapBytes = 1000 }) { _, proxy, client in
+            client.send("GET /download?size=5000 HTTP/1.1\r\nHost: a\r\n\r\n")
+            let download = try client.readResponse()
+            client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789")
+            let upload = try client.readResponse()
+            #expect(download.body.count == 5000 && upload.status == 200)
+            proxy.stop()
+        }
+        let reader = CaptureReader(directory: store)
+        let exchanges = reader.exchanges(in: try #require(reader.sessions().first)).exchanges
+        #expect(exchanges.count == 2)
+        let download = try #require(exchanges.first?.response)
+        #expect(download.body.count == 1000 && download.bodySize == 5000 && download.bodyTruncated)
+        let upload = try #require(exchanges.last?.request)
+        #expect(upload.body == Array("0123456789".utf8) && !upload.bodyTruncated)
+    }
+
+    @Test func failuresAreRecordedWithTheirOutcome() throws {
+        let store = temporaryStore()
+        let proxy = try TestProxy(upstreamPort: unusedPort()) { $0.captureDirectory = store }
+        #expect(try proxy.get("/down").status == 502)
+        let client = try proxy.connect()
+        client.send("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        #expect(try client.readResponse().status == 400)
+        client.close()
+        proxy.stop()
+        let reader = CaptureReader(directory: store)
+        let exchanges = reader.exchanges(in: try #require(reader.sessions().first)).exchanges
+        #expect(exchanges.map(\.status) == [502, 400])
+        #expect(exchanges.map(\.error) == ["upstream-refused", "malformed-request"])
+        #expect(exchanges.first?.response == nil)
+        #expect(exchanges.first?.errorMessage?.contains("Connection refused") == true)
+    }
+
+    @Test func anUnwritableStoreNeverStopsForwardingAndWritingResumes() throws {
+        // A regular file where the store's folder should be: mkdir fails (ENOTDIR) even for root.
+        let base = temporaryStore()
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let blocker = base + "/store"
+        #expect(FileManager.default.createFile(atPath: blocker, contents: Data("not a folder".utf8)))
+        try withProxy(in: PythonBackend(), { $0.captureDirectory = blocker + "/inner"; $0.threads = 1 }) { _, proxy, client in
+            for _ in 0..<5 {
+                client.send("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+            }
+            #expect(waitUntil { proxy.server.stats.snapshot.captureFailed == 5 })
+            #expect(proxy.server.stats.snapshot.captureWritten == 0)
+
+            // The obstacle goes away: the next exchange is written.
+            try FileManager.default.removeItem(atPath: blocker)
+            try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: true)
+            client.send("GET /echo?after HTTP/1.1\r\nHost: a\r\n\r\n")
+            let after = try client.readResponse()
+            #expect(after.status == 200)
+            #expect(waitUntil { proxy.server.stats.snapshot.captureWritten == 1 })
+        }
+        let reader = CaptureReader(directory: blocker + "/inner")
+        let exchanges = reader.exchanges(in: try #require(reader.sessions().first)).exchanges
+        #expect(exchanges.map(\.target) == ["/echo?after"])
+    }
+}
+
+/// Polls `condition` for up to `seconds`.
+func waitUntil(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
