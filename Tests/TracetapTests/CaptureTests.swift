@@ -140,3 +140,45 @@ func waitUntil(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+/// The store after `kill -9` of the proxy process under load.
+@Suite struct CaptureCrashTests {
+    @Test func aKill9UnderLoadLeavesAReadableStore() throws {
+        let store = temporaryStore()
+        let upstream = try FakeUpstream(handler: FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        defer { upstream.stop() }
+        let proxy = try ProxyProcess(upstreamPort: upstream.port, ["--capture", store, "--quiet"])
+        defer { proxy.stop() }
+        let completed = ByteSink()  // one byte per response the clients received whole
+        let clients = DispatchGroup()
+        for _ in 0..<4 {
+            let client = try proxy.connect(timeout: 2)
+            DispatchQueue.global().async(group: clients) {
+                defer { client.close() }
+                for i in 0..<20_000 {
+                    client.send("GET /load/\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
+                    guard (try? client.readResponse()) != nil else { return }
+                    completed.append(Data([1]))
+                }
+            }
+        }
+        usleep(800_000)
+        proxy.child.signal(SIGKILL)
+        #expect(clients.wait(timeout: .now() + 10) == .success)
+        #expect(proxy.child.waitForExit(seconds: 5) == 128 + SIGKILL)
+
+        let done = completed.bytes.count
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let (exchanges, skipped) = reader.exchanges(in: session)
+        #expect(done > 100, "too little load to mean anything: \(done)")
+        // A write cut short by the kill can tear the last line, nothing else.
+        #expect(skipped <= 1)
+        // Written in order, none missing in between.
+        #expect(exchanges.map(\.sequence) == Array(1...max(1, exchanges.count)))
+        #expect(exchanges.allSatisfy { $0.status == 200 && $0.target.hasPrefix("/load/") })
+        // Missing at most: the 4 exchanges in flight and what the writer had queued in the instant before the kill.
+        #expect(exchanges.count <= done + 4)
+        #expect(exchanges.count >= done * 95 / 100, "\(exchanges.count) records for \(done) responses")
+    }
+}

@@ -36,6 +36,7 @@ final class Exchange {
         tag = RequestTagger.tag(request.headers, random: &client.loop.random)
         self.startedAt = startedAt
         record = loop.newRecord(tag: tag, request: request, client: client)
+        record.requestBody.expect(framing, cap: loop.config.captureBodyCap)
         outgoingHead = loop.tagger.outgoingHead(request, framing: framing, tag: tag, clientHost: client.peerHost)
     }
 
@@ -261,6 +262,7 @@ final class Exchange {
         record.response = head
         record.status = head.status
         responseBody = BodyDecoder(framing: framing, errorStatus: 502)
+        record.responseBody.expect(framing, cap: loop.config.captureBodyCap)
     }
 
     private func pumpResponseBody(_ upstream: UpstreamConnection, eof: Bool) {

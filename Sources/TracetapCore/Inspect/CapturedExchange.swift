@@ -41,7 +41,8 @@ public struct CapturedExchange: Sendable {
     /// `SESSION:SEQ`, what `tracetap show` takes.
     public var id: String { "\(session):\(sequence)" }
 
-    init?(line: Data, session: String) {
+    /// `bodies`: the session file the record's body offsets point into.
+    init?(line: Data, session: String, bodies: Data) {
         guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let sequence = object["seq"] as? Int else {
             return nil
         }
@@ -58,11 +59,11 @@ public struct CapturedExchange: Sendable {
         let request = object["request"] as? [String: Any]
         method = request?["method"] as? String ?? "-"
         target = request?["target"] as? String ?? "-"
-        self.request = request.map(Self.message)
+        self.request = request.map { Self.message($0, bodies: bodies) }
         let response = object["response"] as? [String: Any]
         responseStatus = response?["status"] as? Int ?? 0
         responseReason = response?["reason"] as? String ?? ""
-        self.response = response.map(Self.message)
+        self.response = response.map { Self.message($0, bodies: bodies) }
         status = object["status"] as? Int ?? 0
         error = object["error"] as? String
         errorMessage = object["error_message"] as? String
@@ -70,9 +71,12 @@ public struct CapturedExchange: Sendable {
         faults = object["faults"] as? [String] ?? []
     }
 
-    private static func message(_ object: [String: Any]) -> Message {
+    private static func message(_ object: [String: Any], bodies: Data) -> Message {
         let pairs = (object["headers"] as? [[String]] ?? []).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
-        let body = (object["body_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? []
+        let offset = object["body_offset"] as? Int ?? 0
+        let length = object["body_length"] as? Int ?? 0
+        let body = offset >= 0 && length > 0 && offset + length <= bodies.count
+            ? [UInt8](bodies[bodies.startIndex + offset..<bodies.startIndex + offset + length]) : []
         return Message(version: object["version"] as? String ?? "HTTP/1.1", headers: pairs, body: body,
                        bodySize: object["body_size"] as? Int ?? body.count, bodyTruncated: object["body_truncated"] as? Bool ?? false)
     }
@@ -99,8 +103,10 @@ public struct CaptureReader {
         var skipped = 0
         for file in files {
             guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
+            let bodiesFile = folder + "/" + file.replacingOccurrences(of: "exchanges-", with: "bodies-").replacingOccurrences(of: ".jsonl", with: ".bin")
+            let bodies = FileManager.default.contents(atPath: bodiesFile) ?? Data()
             for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where index > 0 {
-                if let exchange = CapturedExchange(line: Data(line), session: session) { result.append(exchange) } else { skipped += 1 }
+                if let exchange = CapturedExchange(line: Data(line), session: session, bodies: bodies) { result.append(exchange) } else { skipped += 1 }
             }
         }
         return (result.sorted { $0.sequence < $1.sequence }, skipped)

@@ -1,65 +1,220 @@
-import Foundation
+import Glibc
 import HTTPCodec
 
-/// The on-disk record: one JSON object per line (JSON Lines), UTF-8, documented in the README under
-/// "Capture format". Version 1. Bodies are base64 so binary survives byte for byte; headers are
-/// [name, value] pairs in the order and case they arrived.
+/// The on-disk format, version 1 (documented in the README under "Capture format"). A session folder holds
+/// pairs of files: `exchanges-NNNN.jsonl`, one JSON object per exchange, and `bodies-NNNN.bin`, the bodies'
+/// raw bytes, which a record points into by offset and length. Raw bodies cost a copy, not an encoding,
+/// so recording keeps up with the proxy. Headers are [name, value] pairs in the order and case they arrived.
 enum CaptureFormat {
     static let version = 1
 
-    /// The first line of every capture file.
-    static func fileHeader(session: String, file: Int) -> [UInt8] {
-        Array("{\"tracetap_capture\":\(version),\"session\":\(JSONText.quote(session)),\"file\":\(file)}\n".utf8)
+    /// The first line of every exchanges file.
+    static func fileHeader(session: String, file: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: "{\"tracetap_capture\":\(version),\"session\":".utf8)
+        JSONBytes.string(session.utf8, utf8: true, into: &out)
+        out.append(contentsOf: ",\"file\":\(file),\"bodies\":\"\(bodiesName(file))\"}\n".utf8)
     }
 
-    static func line(_ r: ExchangeRecord, sequence: Int) -> [UInt8] {
-        var out = "{\"seq\":\(sequence),\"started\":\(JSONText.quote(timestamp(r.startedAt))),\"started_unix\":\(r.startedAt)"
-        out += ",\"trace_id\":\"\(r.trace.traceID)\",\"span_id\":\"\(r.trace.spanID)\""
-        out += ",\"parent_span_id\":" + (r.trace.parentSpanID.map { "\"\($0)\"" } ?? "null")
-        out += ",\"request_id\":" + JSONText.quote(String(decoding: r.trace.requestID, as: UTF8.self))
-        out += ",\"client\":" + JSONText.quote(r.clientAddress) + ",\"upstream\":" + JSONText.quote(r.upstreamAddress)
-        out += ",\"upstream_reused\":\(r.upstreamReused),\"retried\":\(r.retried),\"upgraded\":\(r.upgraded)"
-        out += ",\"request\":" + (r.request.map { request(head: $0, body: r.requestBody) } ?? "null")
-        out += ",\"response\":" + (r.response.map { response(head: $0, body: r.responseBody) } ?? "null")
-        out += ",\"status\":\(r.status),\"error\":" + (r.failure.map { JSONText.quote($0.rawValue) } ?? "null")
-        out += ",\"error_message\":" + (r.failureMessage.map(JSONText.quote) ?? "null")
+    static func exchangesName(_ file: Int) -> String { "exchanges-\(fourDigits(file)).jsonl" }
+    static func bodiesName(_ file: Int) -> String { "bodies-\(fourDigits(file)).bin" }
+    private static func fourDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 4 - String(n).count)) + String(n) }
+
+    /// Where a record's bodies went in the bodies file.
+    struct BodyPlacement {
+        var requestOffset: Int
+        var responseOffset: Int
+    }
+
+    /// One record as a JSON line, written byte by byte: the writer thread runs this for every exchange, so
+    /// it builds no intermediate strings.
+    static func line(_ r: ExchangeRecord, sequence: Int, bodies: BodyPlacement, into out: inout [UInt8]) {
+        out.append(contentsOf: "{\"seq\":".utf8)
+        JSONBytes.int(Int64(sequence), into: &out)
+        out.append(contentsOf: ",\"started\":\"".utf8)
+        timestamp(r.startedAt, into: &out)
+        out.append(contentsOf: "\",\"started_unix\":".utf8)
+        JSONBytes.seconds(r.startedAt, into: &out)
+        out.append(contentsOf: ",\"trace_id\":\"".utf8)
+        r.trace.traceID.appendHex(to: &out)
+        out.append(contentsOf: "\",\"span_id\":\"".utf8)
+        r.trace.spanID.appendHex(to: &out)
+        out.append(contentsOf: "\",\"parent_span_id\":".utf8)
+        if let parent = r.trace.parentSpanID {
+            out.append(UInt8(ascii: "\""))
+            parent.appendHex(to: &out)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        field("request_id", r.trace.requestID, into: &out)
+        field("client", r.clientAddress.utf8, utf8: true, into: &out)
+        field("upstream", r.upstreamAddress.utf8, utf8: true, into: &out)
+        flag("upstream_reused", r.upstreamReused, into: &out)
+        flag("retried", r.retried, into: &out)
+        flag("upgraded", r.upgraded, into: &out)
+        out.append(contentsOf: ",\"request\":".utf8)
+        if let request = r.request {
+            out.append(contentsOf: "{\"method\":".utf8)
+            JSONBytes.string(request.method, into: &out)
+            field("target", request.target, into: &out)
+            version(request.version, into: &out)
+            message(request.headers, r.requestBody, offset: bodies.requestOffset, into: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        out.append(contentsOf: ",\"response\":".utf8)
+        if let response = r.response {
+            out.append(contentsOf: "{\"status\":".utf8)
+            JSONBytes.int(Int64(response.status), into: &out)
+            field("reason", response.reason, into: &out)
+            version(response.version, into: &out)
+            message(response.headers, r.responseBody, offset: bodies.responseOffset, into: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        number("status", Int64(r.status), into: &out)
+        out.append(contentsOf: ",\"error\":".utf8)
+        if let failure = r.failure { JSONBytes.string(failure.rawValue.utf8, utf8: true, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: ",\"error_message\":".utf8)
+        if let message = r.failureMessage { JSONBytes.string(message.utf8, utf8: true, into: &out) } else { out.append(contentsOf: "null".utf8) }
         let t = r.timings
-        out += ",\"timings_us\":{\"head_received\":\(t.headReceived),\"body_received\":\(t.bodyReceived),\"connect\":\(t.connect)"
-        out += ",\"tls\":\(t.tls),\"request_sent\":\(t.requestSent),\"first_response_byte\":\(t.firstResponseByte)"
-        out += ",\"response_complete\":\(t.responseComplete)}"
-        out += ",\"faults\":[" + r.faults.map(JSONText.quote).joined(separator: ",") + "]}\n"
-        return Array(out.utf8)
+        out.append(contentsOf: ",\"timings_us\":{\"head_received\":".utf8)
+        JSONBytes.int(t.headReceived, into: &out)
+        number("body_received", t.bodyReceived, into: &out)
+        number("connect", t.connect, into: &out)
+        number("tls", t.tls, into: &out)
+        number("request_sent", t.requestSent, into: &out)
+        number("first_response_byte", t.firstResponseByte, into: &out)
+        number("response_complete", t.responseComplete, into: &out)
+        out.append(contentsOf: "},\"faults\":[".utf8)
+        for (index, fault) in r.faults.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            JSONBytes.string(fault.utf8, utf8: true, into: &out)
+        }
+        out.append(contentsOf: "]}\n".utf8)
     }
 
-    private static func request(head: RequestHead, body: CapturedBody) -> String {
-        "{\"method\":\(text(head.method)),\"target\":\(text(head.target)),\"version\":\"\(head.version)\""
-            + ",\"headers\":\(headers(head.headers))," + bodyFields(body) + "}"
+    private static func number(_ name: StaticString, _ value: Int64, into out: inout [UInt8]) {
+        key(name, into: &out)
+        JSONBytes.int(value, into: &out)
     }
 
-    private static func response(head: ResponseHead, body: CapturedBody) -> String {
-        "{\"status\":\(head.status),\"reason\":\(text(head.reason)),\"version\":\"\(head.version)\""
-            + ",\"headers\":\(headers(head.headers))," + bodyFields(body) + "}"
+    private static func flag(_ name: StaticString, _ value: Bool, into out: inout [UInt8]) {
+        key(name, into: &out)
+        out.append(contentsOf: value ? "true".utf8 : "false".utf8)
     }
 
-    private static func bodyFields(_ body: CapturedBody) -> String {
-        "\"body_base64\":\"\(Data(body.bytes).base64EncodedString())\",\"body_size\":\(body.size),\"body_truncated\":\(body.truncated)"
+    private static func key(_ name: StaticString, into out: inout [UInt8]) {
+        out.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\"")])
+        out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
-    private static func headers(_ fields: HeaderFields) -> String {
-        "[" + (0..<fields.count).map { "[\(text(fields.name(at: $0))),\(text(fields.value(at: $0)))]" }.joined(separator: ",") + "]"
+    private static func version(_ version: HTTPVersion, into out: inout [UInt8]) {
+        out.append(contentsOf: ",\"version\":\"HTTP/".utf8)
+        out.append(UInt8(ascii: "0") + version.major)
+        out.append(UInt8(ascii: "."))
+        out.append(UInt8(ascii: "0") + version.minor)
+        out.append(UInt8(ascii: "\""))
     }
 
-    /// Header bytes are Latin-1 by RFC 9110 (obs-text); mapping byte for byte keeps them exact in JSON.
-    private static func text(_ bytes: ArraySlice<UInt8>) -> String {
-        JSONText.quote(String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) })))
+    private static func field<C: Collection>(_ name: StaticString, _ value: C, utf8: Bool = false, into out: inout [UInt8]) where C.Element == UInt8 {
+        key(name, into: &out)
+        JSONBytes.string(value, utf8: utf8, into: &out)
     }
 
-    static func timestamp(_ seconds: Double) -> String {
+    private static func message(_ headers: HeaderFields, _ body: CapturedBody, offset: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: ",\"headers\":[".utf8)
+        for i in 0..<headers.count {
+            out.append(contentsOf: i == 0 ? "[".utf8 : ",[".utf8)
+            JSONBytes.string(headers.name(at: i), into: &out)
+            out.append(UInt8(ascii: ","))
+            JSONBytes.string(headers.value(at: i), into: &out)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        number("body_offset", Int64(offset), into: &out)
+        number("body_length", Int64(body.bytes.count), into: &out)
+        number("body_size", Int64(body.size), into: &out)
+        flag("body_truncated", body.truncated, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// ISO 8601 UTC with milliseconds: `2026-11-22T22:45:53.354Z`.
+    static func timestamp(_ seconds: Double, into out: inout [UInt8]) {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
         let millis = Int((seconds - Double(Int(seconds))) * 1000)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = value
+            while divisor > 0 { out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10)); v %= divisor; divisor /= 10 }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(millis, 3); out.append(UInt8(ascii: "Z"))
+    }
+
+    static func timestamp(_ seconds: Double) -> String {
+        var out: [UInt8] = []
+        timestamp(seconds, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// JSON string literals written straight into bytes (RFC 8259 §7).
+enum JSONBytes {
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    static func int(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    /// Unix seconds with microseconds: `1795387839.976549`.
+    static func seconds(_ value: Double, into out: inout [UInt8]) {
+        let micros = Int64((value * 1_000_000).rounded())
+        int(micros / 1_000_000, into: &out)
+        out.append(UInt8(ascii: "."))
+        let fraction = micros % 1_000_000
+        var scale: Int64 = 100_000
+        while scale > 0 { out.append(UInt8(ascii: "0") + UInt8(fraction / scale % 10)); scale /= 10 }
+    }
+
+    /// Protocol bytes are taken as Latin-1 (what HTTP field values are, RFC 9110 §5.5): bytes ≥ 0x80
+    /// become U+0080...U+00FF, so any header survives the round trip exactly. `utf8: true` is for our own
+    /// Swift strings, whose bytes are UTF-8 already.
+    static func string<C: Collection>(_ bytes: C, utf8: Bool = false, into out: inout [UInt8]) where C.Element == UInt8 {
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x00..<0x20, 0x7F:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            case 0x80...0xFF where !utf8:
+                out.append(0xC0 | (byte >> 6))
+                out.append(0x80 | (byte & 0x3F))
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -2,12 +2,12 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Writes finished exchanges to `DIR/<session>/exchanges-NNNN.jsonl`, off the event loops: loops hand
+/// Writes finished exchanges to `DIR/<session>/exchanges-NNNN.jsonl` (+ `bodies-NNNN.bin`), off the event loops: loops hand
 /// records over under a lock (one append each) and a writer thread serialises and writes them.
 ///
-/// Append-only and crash-safe: each record is one `write` of one whole line to a file opened O_APPEND,
-/// so a `kill -9` leaves every written line intact; a torn last line (only possible on power loss) is
-/// skipped by readers. Files are 0600 in a 0700 folder. If the folder cannot be written (missing
+/// Append-only and crash-safe: files are opened O_APPEND and a batch's bodies are written before the lines
+/// that point at them, so after a `kill -9` every line on disk has its bodies; a write cut short by the
+/// kill can leave at most one torn last line, which readers skip. Files are 0600 in a 0700 folder. If the folder cannot be written (missing
 /// permission, full disk) forwarding goes on: records are counted as lost, stderr says so once, and
 /// writing resumes as soon as it works again.
 final class CaptureStore: Sendable {
@@ -27,7 +27,7 @@ final class CaptureStore: Sendable {
 
     /// Records waiting beyond this many bytes of bodies are dropped (and counted): the writer has fallen
     /// far behind, and memory must not grow without bound.
-    private static let maxPendingBytes = 256 << 20
+    private static let maxPendingBytes = 64 << 20
 
     init(directory: String, rotateBytes: Int, stats: ProxyStats, startedAt: Double) {
         self.directory = directory
@@ -49,13 +49,14 @@ final class CaptureStore: Sendable {
     /// Called on a loop thread with a finished exchange.
     func submit(_ record: ExchangeRecord) {
         let size = record.requestBody.bytes.count + record.responseBody.bytes.count + 2048
-        let accepted = queue.withLock { pending -> Bool in
-            guard pending.bytes + size <= Self.maxPendingBytes else { return false }
+        // Only the first record into an empty queue wakes the writer: one wake-up per batch, not per record.
+        let (accepted, wasEmpty) = queue.withLock { pending -> (Bool, Bool) in
+            guard pending.bytes + size <= Self.maxPendingBytes else { return (false, false) }
             pending.records.append(record)
             pending.bytes += size
-            return true
+            return (true, pending.records.count == 1)
         }
-        if accepted { wake.signal() } else { stats.captureFailed.add(1) }
+        if !accepted { stats.captureFailed.add(1) } else if wasEmpty { wake.signal() }
     }
 
     /// Writes what is queued, then stops the writer.
@@ -80,40 +81,84 @@ final class CaptureStore: Sendable {
     fileprivate var rotateLimit: Int { rotateBytes }
 }
 
-/// The writer thread's own state: the open file, its size and number, the failure being reported.
+/// The writer thread's own state: the open pair of files, their sizes and number, what is buffered for
+/// the next write, the failure being reported.
 private final class WriterState {
     private let store: CaptureStore
-    private var fd: Int32 = -1
+    private var lines: Int32 = -1
+    private var bodies: Int32 = -1
     private var fileNumber = 0
-    private var fileSize = 0
+    private var linesSize = 0
+    private var bodiesSize = 0
     private var sequence = 0
     private var failing: String?
     private var lostWhileFailing = 0
+    /// Lines and small bodies of the records in hand, written together: one `write` per file per batch
+    /// instead of one per record.
+    private var pendingLines: [UInt8] = []
+    private var pendingBodies: [UInt8] = []
+    private var pendingRecords = 0
+
+    /// Bodies up to this size are gathered into the batch; larger ones are written straight from the record.
+    private static let gatherLimit = 64 * 1024
+    private static let batchBytes = 256 * 1024
 
     init(store: CaptureStore) { self.store = store }
 
     func run() {
+        pendingLines.reserveCapacity(Self.batchBytes + 16 * 1024)
+        pendingBodies.reserveCapacity(Self.batchBytes + Self.gatherLimit)
         while true {
             let (records, closing) = store.take()
-            for record in records { write(record) }
+            for record in records { add(record) }
+            flush()
             if closing { break }
-            if records.isEmpty { store.waitForWork() }
+            // Idle: sleep until a record arrives. Busy: let a few milliseconds of records gather.
+            if records.isEmpty { store.waitForWork() } else { usleep(2_000) }
         }
-        if fd >= 0 { close(fd) }
+        closeFiles()
         store.writerFinished()
     }
 
-    private func write(_ record: ExchangeRecord) {
+    private func add(_ record: ExchangeRecord) {
         sequence += 1
-        var line = CaptureFormat.line(record, sequence: sequence)
-        if fd >= 0 && fileSize + line.count > store.rotateLimit && fileSize > 0 { closeFile() }
-        if fd < 0 { openNextFile() }
-        guard fd >= 0, append(&line) else {
-            lostWhileFailing += 1
-            store.statsForWriter.captureFailed.add(1)
-            return
+        if lines >= 0 && (linesSize + pendingLines.count > store.rotateLimit || bodiesSize + pendingBodies.count > store.rotateLimit) {
+            flush()
+            closeFiles()
         }
-        store.statsForWriter.captureWritten.add(1)
+        if lines < 0 { openNextFiles() }
+        guard lines >= 0 else { return lost(1) }
+        let requestOffset = bodiesSize + pendingBodies.count
+        guard place(record.requestBody.bytes), place(record.responseBody.bytes) else { return lost(1) }
+        let placement = CaptureFormat.BodyPlacement(requestOffset: requestOffset, responseOffset: requestOffset + record.requestBody.bytes.count)
+        CaptureFormat.line(record, sequence: sequence, bodies: placement, into: &pendingLines)
+        pendingRecords += 1
+        if pendingLines.count >= Self.batchBytes || pendingBodies.count >= Self.batchBytes { flush() }
+    }
+
+    /// Queues a small body, or writes a large one at once (after what is queued, to keep offsets right).
+    private func place(_ body: [UInt8]) -> Bool {
+        if body.count <= Self.gatherLimit {
+            pendingBodies.append(contentsOf: body)
+            return true
+        }
+        guard writeBodies() else { return false }
+        return append(body, to: bodies, size: &bodiesSize)
+    }
+
+    private func writeBodies() -> Bool {
+        defer { pendingBodies.removeAll(keepingCapacity: true) }
+        return pendingBodies.isEmpty || append(pendingBodies, to: bodies, size: &bodiesSize)
+    }
+
+    /// Bodies first, then the lines that point at them: a line on disk always has its bodies.
+    private func flush() {
+        guard pendingRecords > 0 else { return pendingBodies.removeAll(keepingCapacity: true) }
+        let count = pendingRecords
+        pendingRecords = 0
+        defer { pendingLines.removeAll(keepingCapacity: true) }
+        guard lines >= 0, writeBodies(), append(pendingLines, to: lines, size: &linesSize) else { return lost(count) }
+        store.statsForWriter.captureWritten.add(count)
         if failing != nil {
             writeStderr("tracetap: capture: writing to \(store.sessionPath) again after losing \(lostWhileFailing) records\n")
             failing = nil
@@ -121,45 +166,64 @@ private final class WriterState {
         }
     }
 
-    /// One write for the whole line; a short write (disk full) is finished or the line is cut off the file
-    /// again, so no partial record stays behind.
-    private func append(_ line: inout [UInt8]) -> Bool {
+    private func lost(_ count: Int) {
+        lostWhileFailing += count
+        store.statsForWriter.captureFailed.add(count)
+    }
+
+    /// Writes all of `bytes`; on failure (disk full) cuts the file back to its last whole write, so no
+    /// partial record stays behind, drops what is pending and closes the pair so the next record tries afresh.
+    private func append(_ bytes: [UInt8], to fd: Int32, size: inout Int) -> Bool {
         var written = 0
-        while written < line.count {
-            let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 {
                 report(String(cString: strerror(n < 0 ? errno : ENOSPC)))
-                if written > 0 { _ = ftruncate(fd, off_t(fileSize)) }
-                closeFile()
+                _ = ftruncate(fd, off_t(size))
+                closeFiles()
                 return false
             }
             written += n
         }
-        fileSize += written
+        size += written
         return true
     }
 
-    private func openNextFile() {
+    private func openNextFiles() {
         let folder = store.sessionPath
         for path in [store.directory, folder] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             return report("cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        fileNumber += 1
-        let path = folder + "/" + String(format: "exchanges-%04d.jsonl", fileNumber)
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            fileNumber -= 1
-            return report("cannot open \(path): \(String(cString: strerror(errno)))")
+        let number = fileNumber + 1
+        let linesPath = folder + "/" + CaptureFormat.exchangesName(number)
+        let bodiesPath = folder + "/" + CaptureFormat.bodiesName(number)
+        lines = open(linesPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        bodies = open(bodiesPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard lines >= 0, bodies >= 0 else {
+            report("cannot open \(linesPath): \(String(cString: strerror(errno)))")
+            return closeFiles()
         }
-        fileSize = 0
-        var header = CaptureFormat.fileHeader(session: store.session, file: fileNumber)
-        if !append(&header) { fileNumber -= 1 }
+        fileNumber = number
+        linesSize = Int(lseek(lines, 0, SEEK_END))
+        bodiesSize = Int(lseek(bodies, 0, SEEK_END))
+        if linesSize == 0 {
+            var header: [UInt8] = []
+            CaptureFormat.fileHeader(session: store.session, file: number, into: &header)
+            _ = append(header, to: lines, size: &linesSize)
+        }
     }
 
-    private func closeFile() {
-        if fd >= 0 { close(fd) }
-        fd = -1
+    private func closeFiles() {
+        if lines >= 0 { close(lines) }
+        if bodies >= 0 { close(bodies) }
+        lines = -1
+        bodies = -1
+        // Lines still pending point into the closed bodies file: they cannot be written elsewhere.
+        if pendingRecords > 0 { lost(pendingRecords) }
+        pendingRecords = 0
+        pendingLines.removeAll(keepingCapacity: true)
+        pendingBodies.removeAll(keepingCapacity: true)
     }
 
     private func report(_ reason: String) {

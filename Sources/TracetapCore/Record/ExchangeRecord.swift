@@ -51,6 +51,11 @@ public struct CapturedBody: Sendable {
 
     public init() {}
 
+    /// Sizes the buffer once when the length is declared, instead of growing it by doubling.
+    mutating func expect(_ framing: BodyFraming, cap: Int) {
+        if cap > 0, case .contentLength(let length) = framing { bytes.reserveCapacity(Int(min(length, UInt64(cap)))) }
+    }
+
     mutating func append(_ data: UnsafeRawBufferPointer, cap: Int) {
         size += UInt64(data.count)
         let room = cap - bytes.count
