@@ -85,6 +85,25 @@ func temporaryStore() -> String {
         #expect(upload.body == Array("0123456789".utf8) && !upload.bodyTruncated)
     }
 
+    @Test func filesRotateBySizeAndReadBackAsOneSession() throws {
+        let store = temporaryStore()
+        try withProxy(in: PythonBackend(), { $0.captureDirectory = store; $0.captureRotateBytes = 4096 }) { _, proxy, client in
+            for i in 0..<12 {
+                client.send("POST /echo?i=\(i) HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n\(String(repeating: "x", count: 1000))")
+                _ = try client.readResponse()
+                usleep(5_000)  // let the writer take records in several batches
+            }
+            proxy.stop()
+        }
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let files = try FileManager.default.contentsOfDirectory(atPath: store + "/" + session).filter { $0.hasPrefix("exchanges-") }
+        #expect(files.count > 1)
+        let exchanges = reader.exchanges(in: session).exchanges
+        #expect(exchanges.map(\.target) == (0..<12).map { "/echo?i=\($0)" })
+        #expect(exchanges.allSatisfy { $0.request?.body == Array(repeating: UInt8(ascii: "x"), count: 1000) })
+    }
+
     @Test func failuresAreRecordedWithTheirOutcome() throws {
         let store = temporaryStore()
         let proxy = try TestProxy(upstreamPort: unusedPort()) { $0.captureDirectory = store }
