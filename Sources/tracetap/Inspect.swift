@@ -119,8 +119,10 @@ enum Inspect {
     private static func printMessage(_ message: CapturedExchange.Message, prefix: String, mask: SecretMask) {
         for header in mask.headers(message.headers) { print("\(prefix)\(header.name): \(header.value)") }
         guard message.bodySize > 0 else { return }
-        let body = mask.body(message.body)
+        let decoded = message.gunzipped
+        let body = mask.body(decoded ?? message.body)
         print("")
+        if decoded != nil { print("(gzip: \(message.body.count) bytes as sent, shown decoded)") }
         if let object = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]),
            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]) {
             print(String(decoding: pretty, as: UTF8.self))

@@ -6,11 +6,12 @@ Prints `PORT <n>` once listening on 127.0.0.1. Routes:
   /upload          reads the body in pieces (Content-Length or chunked) and returns its length and sha256
   /download?size=N streams N bytes with a Content-Length, in 1 MiB writes
   /chunked         a chunked response with a trailer
+  /gzip            a JSON body with Content-Encoding: gzip
   /slow?ms=N       sleeps, then echoes
   /status/N        answers status N with no body
   /ws              101 Switching Protocols, then echoes raw bytes until the client closes
 """
-import hashlib, json, sys, time
+import gzip, hashlib, json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -80,6 +81,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(block[: min(size, len(block))])
                 size -= len(block)
             return
+        if url.path == "/gzip":
+            body = gzip.compress(json.dumps({"items": list(range(50)), "note": "compressed"}).encode())
+            return self.reply(200, body, extra=[("Content-Encoding", "gzip")])
         if url.path == "/chunked":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")

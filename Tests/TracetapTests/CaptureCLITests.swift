@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TracetapCore
 
 /// `tracetap ls`, `show` and `export` on a store the proxy binary wrote.
 @Suite struct CaptureCLITests {
@@ -19,6 +20,7 @@ import Testing
             "GET /api/items?page=2&q=a%20b HTTP/1.1\r\nHost: shop\r\n\r\n",
             "GET /status/503 HTTP/1.1\r\nHost: shop\r\n\r\n",
             "GET /slow?ms=300 HTTP/1.1\r\nHost: shop\r\n\r\n",
+            "GET /gzip HTTP/1.1\r\nHost: shop\r\nAccept-Encoding: gzip\r\n\r\n",
         ] {
             client.send(request)
             _ = try client.readResponse()
@@ -34,7 +36,7 @@ import Testing
             #expect(status == 0, "\(errors)")
             return out.split(separator: "\n").dropFirst(2).map(String.init)
         }
-        #expect(try ls([]).count == 4)
+        #expect(try ls([]).count == 5)
         #expect(try ls(["--status", "5xx"]).map { $0.contains("/status/503") } == [true])
         #expect(try ls(["--path", "/api/*"]).map { $0.contains("/api/items?page=2") } == [true])
         #expect(try ls(["--method", "post"]).map { $0.contains("/upload") } == [true])
@@ -72,7 +74,7 @@ import Testing
         let creator = try #require(log["creator"] as? [String: Any])
         #expect(creator["name"] is String && creator["version"] is String)
         let entries = try #require(log["entries"] as? [[String: Any]])
-        #expect(entries.count == 4)
+        #expect(entries.count == 5)
         let iso = try Regex(#"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#)
         for entry in entries {
             #expect((entry["startedDateTime"] as? String)?.wholeMatch(of: iso) != nil)
@@ -103,18 +105,42 @@ import Testing
         #expect(((entries[2]["response"] as? [String: Any])?["status"] as? Int) == 503)
     }
 
+    @Test func gzipBodiesAreStoredAsSentAndShownDecoded() throws {
+        let store = try Self.recordedStore()
+        let (_, out, _) = try Binary.run(["show", "5", "--capture", store])
+        #expect(out.contains("< Content-Encoding: gzip"))
+        #expect(out.contains("(gzip: ") && out.contains("shown decoded)"))
+        #expect(out.contains("\"note\" : \"compressed\""))
+
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let stored = try #require(reader.exchanges(in: session).exchanges.last?.response)
+        #expect(stored.body.starts(with: [0x1f, 0x8b]))  // as sent
+
+        let (_, har, _) = try Binary.run(["export", "--capture", store, "--format", "har"])
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(har.utf8)) as? [String: Any])
+        let entries = try #require((root["log"] as? [String: Any])?["entries"] as? [[String: Any]])
+        let response = try #require(entries.last?["response"] as? [String: Any])
+        let content = try #require(response["content"] as? [String: Any])
+        let text = try #require(content["text"] as? String)
+        #expect(text.contains("\"note\": \"compressed\""))
+        #expect(content["size"] as? Int == text.utf8.count)
+        #expect(response["bodySize"] as? Int == stored.body.count)
+        #expect(content["compression"] as? Int == text.utf8.count - stored.body.count)
+    }
+
     @Test func curlAndJSONLExports() throws {
         let store = try Self.recordedStore()
         let (_, curl, _) = try Binary.run(["export", "--capture", store, "--format", "curl"])
         let commands = curl.split(separator: "\n").filter { $0.hasPrefix("curl ") }
-        #expect(commands.count == 4)
+        #expect(commands.count == 5)
         #expect(commands.first?.contains("-X $'POST' $'http://shop/upload'") == true)
         #expect(commands.first?.contains("-H $'Authorization: [masked]'") == true)
         #expect(!curl.contains("s3cret"))
 
         let (_, jsonl, _) = try Binary.run(["export", "--capture", store, "--format", "jsonl", "--show-secrets"])
         let lines = jsonl.split(separator: "\n")
-        #expect(lines.count == 4)
+        #expect(lines.count == 5)
         let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(first["method"] as? String == "POST")
         let request = try #require(first["request"] as? [String: Any])

@@ -10,6 +10,14 @@ public struct CapturedExchange: Sendable {
         public var bodyTruncated: Bool
 
         public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+
+        /// The body as the application sees it when it was sent gzip-encoded (the store keeps it as sent);
+        /// nil when it is not gzip, or cannot be decoded (cut by the capture cap, corrupt).
+        public var gunzipped: [UInt8]? {
+            guard !bodyTruncated, let coding = header("content-encoding")?.lowercased().trimmingCharacters(in: .whitespaces),
+                  coding == "gzip" || coding == "x-gzip" else { return nil }
+            return Gzip.decompress(body)
+        }
     }
 
     public var session: String

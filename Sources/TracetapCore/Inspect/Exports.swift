@@ -104,8 +104,11 @@ public enum Export {
                     "_error": e.errorMessage ?? ""]
         }
         let headers = mask.headers(message.headers)
-        let body = mask.body(message.body)
-        var content: [String: Any] = ["size": message.bodySize, "mimeType": message.header("content-type") ?? "x-unknown"]
+        // HAR's content is the decoded body; `compression` is what the encoding saved.
+        let decoded = message.gunzipped
+        let body = mask.body(decoded ?? message.body)
+        var content: [String: Any] = ["size": decoded?.count ?? message.bodySize, "mimeType": message.header("content-type") ?? "x-unknown"]
+        if let decoded { content["compression"] = decoded.count - message.bodySize }
         if !body.isEmpty {
             if let text = String(validating: body, as: UTF8.self) { content["text"] = text } else {
                 content["text"] = Data(body).base64EncodedString()
