@@ -129,6 +129,32 @@ import TracetapCore
         #expect(content["compression"] as? Int == text.utf8.count - stored.body.count)
     }
 
+    @Test func aStoreThatCannotBeWrittenIsReportedOnStderrAndInTheAdminStatus() throws {
+        let base = temporaryStore()
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: base + "/file", contents: Data()))
+        let backend = try PythonBackend()
+        defer { backend.stop() }
+        let proxy = try ProxyProcess(upstreamPort: backend.port, ["--capture", base + "/file/store"])
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        for _ in 0..<3 {
+            client.send("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+        }
+        #expect(proxy.child.waitForOutput("tracetap: capture: cannot create"))
+        #expect(proxy.child.stderr.contains("forwarding continues"))
+        let admin = try BlockingSocket.connect(port: try #require(proxy.adminPort))
+        defer { admin.close() }
+        #expect(waitUntil {
+            admin.send("GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")
+            let status = try? admin.readResponse().json()
+            return (status?["capture"] as? [String: Any])?["lost"] as? Int == 3
+        })
+    }
+
     @Test func curlAndJSONLExports() throws {
         let store = try Self.recordedStore()
         let (_, curl, _) = try Binary.run(["export", "--capture", store, "--format", "curl"])
