@@ -51,6 +51,8 @@ public struct ProxyConfig: Sendable {
     public var captureBodyCapBytes = 1 << 20
     /// A session's file is closed and the next one started past this size.
     public var captureRotateBytes = 64 << 20
+    /// The fault rules in force; nil for none.
+    public var rules: RuleBook?
     var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording
     /// (capture, tests) attaches to. It must return quickly.

@@ -42,6 +42,7 @@ final class ProxyLoop {
     let events: EventLoop
     let tagger: RequestTagger
     var random = FastRandom()
+    var rules: LoopRules
     private(set) var pool: UpstreamPool!
     private let accessLog = AccessLog()
     private var observers: [ExchangeObserver] = []
@@ -57,6 +58,7 @@ final class ProxyLoop {
         self.shared = shared
         config = shared.config
         events = EventLoop(wakeFD: shared.wakeFDs[index])
+        rules = LoopRules(book: shared.config.rules)
         tagger = RequestTagger(upstreamAuthority: Array(shared.config.upstream.authority.utf8), preserveHost: shared.config.preserveHost)
         pool = UpstreamPool(loop: self, address: shared.upstreamAddress)
         if config.accessLog {

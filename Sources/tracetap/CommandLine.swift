@@ -67,6 +67,9 @@ enum ProxyFlags {
       --no-capture              do not record
       --capture-body-cap BYTES  bytes kept per body (default 1048576); the rest is counted, marked truncated
       --capture-rotate BYTES    start a new capture file past this size (default 67108864)
+      --rules DIR               fault rule files (*.json, reloaded on change; default Rules)
+      --no-rules                no fault rules
+      --seed N                  seed for every probabilistic choice (default: random, printed at start)
       --quiet                   no access log on stderr
       -h, --help                this help
 
@@ -76,6 +79,8 @@ enum ProxyFlags {
     static func parse(_ args: inout Arguments, defaultThreads: Int) throws(UsageError) -> ProxyConfig {
         var config = ProxyConfig()
         config.threads = defaultThreads
+        var rulesDirectory: String? = "Rules"
+        var seed = UInt64.random(in: 1...UInt64(UInt32.max))
         while let arg = args.next() {
             let parts = arg.split(separator: "=", maxSplits: 1).map(String.init)
             let flag = parts[0]
@@ -113,8 +118,19 @@ enum ProxyFlags {
                 config.captureBodyCapBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 0...1 << 30)
             case "--capture-rotate":
                 config.captureRotateBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 4096...1 << 40)
+            case "--rules": rulesDirectory = try args.value(for: flag, inline: inline)
+            case "--no-rules": rulesDirectory = nil
+            case "--seed":
+                let text = try args.value(for: flag, inline: inline)
+                guard let value = UInt64(text) else { throw UsageError(message: "--seed: '\(text)' is not a whole number") }
+                seed = value
             case "--quiet": config.accessLog = false
             default: throw UsageError(message: "unknown flag \(arg) (see tracetap proxy --help)")
+            }
+        }
+        if let rulesDirectory {
+            do throws(RuleError) { config.rules = try RuleBook(directory: rulesDirectory, seed: seed) } catch {
+                throw UsageError(message: "rules: \(error)")
             }
         }
         return config

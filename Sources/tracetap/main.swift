@@ -10,6 +10,7 @@ Usage: tracetap [COMMAND] [flags]
   ls        list recorded exchanges (tracetap ls --help)
   show      print one recorded exchange with headers, bodies and timings
   export    write a session as HAR 1.2, curl commands or JSON Lines
+  rules     tracetap rules check [DIR]: validate fault rule files without running a proxy
   help      this text
 
 With no command, tracetap runs the demo.
@@ -63,6 +64,10 @@ case "proxy":
     writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
         + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? "")
         + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
+    if let book = config.rules {
+        writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory) (watching for changes), seed \(book.seed)")
+        book.watch()
+    }
     runUntilSignalled(server)
 case "demo":
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }
@@ -78,6 +83,18 @@ case "ls", "show", "export":
         default: try Inspect.export(&args)
         }
     } catch { fail(error.message) }
+case "rules":
+    guard args.next() == "check" else { fail("usage: tracetap rules check [DIR]") }
+    let directory = args.next() ?? "Rules"
+    do throws(RuleError) {
+        let rules = try RuleLoader.load(directory: directory)
+        for rule in rules {
+            writeLine(1, "\(rule.name)  (\(rule.file))  faults: \(rule.faults.map { "\($0)" }.joined(separator: ", "))")
+        }
+        writeLine(1, "\(rules.count) rules OK in \(directory)")
+    } catch {
+        fail("rules: \(error)")
+    }
 case "help", "--help", "-h":
     writeLine(1, usage)
 default:

@@ -26,6 +26,8 @@ final class Exchange {
     private var tunneling = false
     private var finished = false
     private var connectStartedAt: UInt64 = 0
+    /// Set while an `abort` fault waits for the request body to arrive.
+    private var answerAfterBody: (() -> Void)?
 
     init(client: ClientConnection, request: RequestHead, framing: BodyFraming, startedAt: UInt64) {
         self.client = client
@@ -68,7 +70,35 @@ final class Exchange {
         if requestBody.isComplete { record.timings.bodyReceived = record.timings.headReceived }
         else { client.setDeadline(afterNanos: loop.config.headerTimeout.nanos) }
         keepClientAlive = request?.wantsKeepAlive ?? false
-        connectUpstream(fresh: false)
+        applyRequestFaults()
+    }
+
+    /// The rules' faults that act before anything goes upstream: answer at once (`abort`), hold and give up
+    /// (`timeout`), or wait (`delay`, summed) and then forward.
+    private func applyRequestFaults() {
+        guard let request else { return connectUpstream(fresh: false) }
+        let faults = loop.rules.faults(for: request)
+        record.faults = faults.map(\.label)
+        var delayMillis = 0
+        for applied in faults {
+            switch applied.fault {
+            case .abort(let status, let body):
+                // Read the request body first (and drop it), so the client gets the answer on a healthy connection.
+                answerAfterBody = { [self] in respond(status: status, body: Array(body.utf8), kind: nil, message: "fault rule \(applied.rule) answered \(status)") }
+                return drainRequestBody()
+            case .timeout(let ms, let answer):
+                return loop.after(nanos: UInt64(ms) * 1_000_000) { [self] in
+                    let message = "fault rule \(applied.rule) held the request for \(ms) ms"
+                    if answer { respondWithError(status: 504, message: message, kind: .faultTimeout) } else { abort(.faultTimeout, message) }
+                }
+            case .delay(let ms, let jitter):
+                delayMillis += ms + loop.rules.jitter(upTo: jitter)
+            }
+        }
+        guard delayMillis > 0 else { return connectUpstream(fresh: false) }
+        loop.after(nanos: UInt64(delayMillis) * 1_000_000) { [self] in
+            if !finished { connectUpstream(fresh: false) }
+        }
     }
 
     private func connectUpstream(fresh: Bool) {
@@ -108,8 +138,25 @@ final class Exchange {
         if tunneling { return pumpTunnel(from: client) }
         if !requestBody.isComplete {
             client.setDeadline(afterNanos: loop.config.headerTimeout.nanos)
+            if answerAfterBody != nil { return drainRequestBody() }
             if let upstream { sendRequest(to: upstream) { pumpRequestBody() } }
         }
+    }
+
+    /// Consumes the request body without forwarding it (it is still captured), then gives the answer.
+    private func drainRequestBody() {
+        if !requestBody.isComplete {
+            let (received, failure) = Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: nil,
+                                                         capture: &record.requestBody, cap: loop.config.captureBodyCap)
+            record.requestBodyBytes += UInt64(received)
+            if let failure { return respondWithError(status: failure.status, message: failure.reason, kind: .malformedRequest) }
+            guard requestBody.isComplete else { return client.updateInterest() }
+            client.clearDeadline()
+            record.timings.bodyReceived = micros(now)
+        }
+        let answer = answerAfterBody
+        answerAfterBody = nil
+        answer?()
     }
 
     private func pumpRequestBody() {
@@ -133,11 +180,12 @@ final class Exchange {
         client.peerBackpressure = false
     }
 
-    /// Decodes what `source` holds of a body and sends it, re-framed by `encoder`, to `destination`; keeps
+    /// Decodes what `source` holds of a body and sends it, re-framed by `encoder`, to `destination` (nil:
+    /// nowhere); keeps
     /// up to `cap` bytes of it in `captured` (cap 0: capture off). Returns the payload bytes moved and the
     /// framing error, if the body was malformed.
     static func relayBody(_ decoder: inout BodyDecoder, from source: Connection, encoder: BodyEncoder,
-                          to destination: Connection, capture captured: inout CapturedBody, cap: Int) -> (forwarded: Int, failure: HTTPError?) {
+                          to destination: Connection?, capture captured: inout CapturedBody, cap: Int) -> (forwarded: Int, failure: HTTPError?) {
         var failure: HTTPError?
         var forwarded = 0
         let used = source.inbound.withReadableBytes { input -> Int in
@@ -145,7 +193,7 @@ final class Exchange {
                 return try decoder.decode(input) { data in
                     forwarded += data.count
                     if cap > 0 { captured.append(data, cap: cap) }
-                    forward(data, encoder: encoder, to: destination)
+                    if let destination { forward(data, encoder: encoder, to: destination) }
                 }
             } catch {
                 failure = error
@@ -336,18 +384,24 @@ final class Exchange {
         client.exchangeFinished(keepAlive: keepClientAlive && requestBody.isComplete && !tunneling)
     }
 
-    /// Answers with the proxy's own response; only possible while no response head has gone out.
+    /// Answers with the proxy's own error response; only possible while no response head has gone out.
     func respondWithError(status: Int, message: String, kind: ExchangeRecord.Failure) {
+        respond(status: status, body: nil, kind: kind, message: message)
+    }
+
+    /// The proxy's own response: an error page (`body` nil) or a given body (an `abort` fault).
+    private func respond(status: Int, body: [UInt8]?, kind: ExchangeRecord.Failure?, message: String) {
         guard !finished else { return }
-        guard !responseStarted else { return abort(kind, message) }
+        guard !responseStarted else { return abort(kind ?? .upstreamError, message) }
         finished = true
         upstream?.close()
         upstream = nil
         let keepAlive = keepClientAlive && requestBody.isComplete && kind != .malformedRequest && kind != .requestTimeout
-        client.send(ResponseWriter.error(status: status, message: message, tag: tag, close: !keepAlive))
+        client.send(body.map { ResponseWriter.own(status: status, body: $0, tag: tag, close: !keepAlive) }
+                    ?? ResponseWriter.error(status: status, message: message, tag: tag, close: !keepAlive))
         record.status = status
         record.failure = kind
-        record.failureMessage = message
+        record.failureMessage = kind == nil ? nil : message
         record.timings.responseComplete = micros(now)
         loop.exchangeFinished(record)
         client.exchangeFinished(keepAlive: keepAlive)

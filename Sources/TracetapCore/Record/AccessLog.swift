@@ -30,6 +30,7 @@ final class AccessLog: ExchangeObserver {
         if r.timings.wait >= 0 { buffer.append(contentsOf: " wait=\(formatMillis(r.timings.wait))".utf8) }
         buffer.append(contentsOf: " bytes=\(r.requestBodyBytes)/\(r.responseBodyBytes)".utf8)
         if r.retried { buffer.append(contentsOf: " retried".utf8) }
+        if !r.faults.isEmpty { buffer.append(contentsOf: " faults=\(r.faults.joined(separator: ","))".utf8) }
         if let failure = r.failure {
             buffer.append(contentsOf: " error=\(failure.rawValue)".utf8)
             if let message = r.failureMessage { buffer.append(contentsOf: " \"\(message)\"".utf8) }

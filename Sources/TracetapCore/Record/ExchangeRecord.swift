@@ -17,6 +17,8 @@ public struct ExchangeRecord: Sendable {
         case dns = "dns"
         case tls = "tls"
         case upstreamError = "upstream-error"
+        /// A `timeout` fault rule held the request and gave up on purpose.
+        case faultTimeout = "fault-timeout"
     }
 
     public var id: UInt64

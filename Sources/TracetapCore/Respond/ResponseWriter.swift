@@ -43,6 +43,11 @@ enum ResponseWriter {
     /// browser or a CI log can be found in the captures.
     static func error(status: Int, message: String, tag: TraceTag, close: Bool) -> [UInt8] {
         let body = Array("tracetap: \(message)\ntrace \(tag.traceID) request \(String(decoding: tag.requestID, as: UTF8.self))\n".utf8)
+        return own(status: status, body: body, tag: tag, close: close)
+    }
+
+    /// A response of the proxy's own with a given body (an error, or an `abort` fault's answer).
+    static func own(status: Int, body: [UInt8], tag: TraceTag, close: Bool) -> [UInt8] {
         var writer = HeadWriter()
         writer.statusLine(status: status, reason: Array(reasonPhrase(status).utf8))
         writer.field("Content-Type", "text/plain; charset=utf-8")

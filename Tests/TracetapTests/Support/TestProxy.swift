@@ -111,7 +111,8 @@ final class ProxyProcess: Sendable {
     init(upstreamPort: Int, _ extra: [String] = []) throws {
         child = try ChildProcess([Repo.binary, "proxy", "--upstream", "http://127.0.0.1:\(upstreamPort)",
                                   "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
-                                 + (extra.contains { $0.hasPrefix("--capture") } ? [] : ["--no-capture"]) + extra)
+                                 + (extra.contains { $0.hasPrefix("--capture") } ? [] : ["--no-capture"])
+                                 + (extra.contains { $0.hasPrefix("--rules") } ? [] : ["--no-rules"]) + extra)
         guard child.waitForOutput(" -> ", seconds: 15) else {
             child.stop()
             throw TestFailure("proxy did not start: \(child.stderr)")

@@ -1,0 +1,149 @@
+/// A small JSON parser (RFC 8259, plus `//` line comments so rule files can explain themselves) that
+/// remembers the line of every value, so that a rule file's mistakes can be reported as `file:line: reason`.
+indirect enum LineJSON {
+    case object([(key: String, value: LineJSON, line: Int)], line: Int)
+    case array([LineJSON], line: Int)
+    case string(String, line: Int)
+    case number(Double, line: Int)
+    case bool(Bool, line: Int)
+    case null(line: Int)
+
+    struct SyntaxError: Error {
+        let line: Int
+        let reason: String
+    }
+
+    var line: Int {
+        switch self {
+        case .object(_, let line), .array(_, let line), .string(_, let line), .number(_, let line), .bool(_, let line), .null(let line):
+            line
+        }
+    }
+
+    static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> LineJSON {
+        var parser = Parser(bytes: bytes)
+        let value = try parser.value()
+        parser.skipSpace()
+        guard parser.at == bytes.count else { throw SyntaxError(line: parser.line, reason: "unexpected text after the JSON value") }
+        return value
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        var at = 0
+        var line = 1
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        mutating func skipSpace() {
+            while at < bytes.count {
+                switch bytes[at] {
+                case UInt8(ascii: "\n"): line += 1; at += 1
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): at += 1
+                case UInt8(ascii: "/") where at + 1 < bytes.count && bytes[at + 1] == UInt8(ascii: "/"):
+                    while at < bytes.count && bytes[at] != UInt8(ascii: "\n") { at += 1 }
+                default: return
+                }
+            }
+        }
+
+        func fail(_ reason: String) -> SyntaxError { SyntaxError(line: line, reason: reason) }
+
+        mutating func value() throws(SyntaxError) -> LineJSON {
+            skipSpace()
+            guard at < bytes.count else { throw fail("unexpected end of file") }
+            let start = line
+            switch bytes[at] {
+            case UInt8(ascii: "{"):
+                at += 1
+                var members: [(key: String, value: LineJSON, line: Int)] = []
+                skipSpace()
+                if at < bytes.count && bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members, line: start) }
+                while true {
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
+                    let keyLine = line
+                    let key = try string()
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':' after \"\(key)\"") }
+                    at += 1
+                    members.append((key, try value(), keyLine))
+                    skipSpace()
+                    guard at < bytes.count else { throw fail("unexpected end of file in an object") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    if bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members, line: start) }
+                    throw fail("expected ',' or '}' in an object")
+                }
+            case UInt8(ascii: "["):
+                at += 1
+                var items: [LineJSON] = []
+                skipSpace()
+                if at < bytes.count && bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items, line: start) }
+                while true {
+                    items.append(try value())
+                    skipSpace()
+                    guard at < bytes.count else { throw fail("unexpected end of file in an array") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    if bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items, line: start) }
+                    throw fail("expected ',' or ']' in an array")
+                }
+            case UInt8(ascii: "\""):
+                return .string(try string(), line: start)
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true, line: start)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false, line: start)
+            case UInt8(ascii: "n"): try literal("null"); return .null(line: start)
+            default:
+                return .number(try number(), line: start)
+            }
+        }
+
+        mutating func literal(_ word: String) throws(SyntaxError) {
+            let expected = Array(word.utf8)
+            guard at + expected.count <= bytes.count, Array(bytes[at..<at + expected.count]) == expected else {
+                throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[at])))'")
+            }
+            at += expected.count
+        }
+
+        mutating func number() throws(SyntaxError) -> Double {
+            let start = at
+            while at < bytes.count, "+-0123456789.eE".utf8.contains(bytes[at]) { at += 1 }
+            guard at > start, let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
+                throw fail(at < bytes.count ? "unexpected character '\(Character(Unicode.Scalar(bytes[at])))'" : "unexpected end of file")
+            }
+            return value
+        }
+
+        mutating func string() throws(SyntaxError) -> String {
+            at += 1
+            var out: [UInt8] = []
+            while at < bytes.count {
+                let byte = bytes[at]
+                at += 1
+                switch byte {
+                case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    guard at < bytes.count else { break }
+                    let escape = bytes[at]
+                    at += 1
+                    switch escape {
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0C)
+                    case UInt8(ascii: "u"):
+                        guard at + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
+                              let scalar = Unicode.Scalar(code) else { throw fail("bad \\u escape") }
+                        at += 4
+                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    default: out.append(escape)
+                    }
+                case 0x0A: throw fail("line break inside a string")
+                default: out.append(byte)
+                }
+            }
+            throw fail("unterminated string")
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Glibc
+import HTTPCodec
+import Synchronization
+
+/// One fault, applied at its point of the exchange. Each kind is a small value; `Exchange` asks the
+/// applied faults what to do at each hook (before forwarding, today).
+public enum Fault: Sendable, Equatable {
+    /// Wait before forwarding the request: `ms`, plus up to `jitter` ms more.
+    case delay(ms: Int, jitterMs: Int)
+    /// Answer without calling the upstream.
+    case abort(status: Int, body: String)
+    /// Never forward; after `ms`, answer 504 (`respond`) or just close the connection.
+    case timeout(ms: Int, respond: Bool)
+
+    var kind: String {
+        switch self {
+        case .delay: "delay"
+        case .abort: "abort"
+        case .timeout: "timeout"
+        }
+    }
+}
+
+/// When a rule applies. Every field that is set must match.
+public struct RuleMatch: Sendable {
+    public var method: String?
+    /// A glob (`fnmatch`) against the path without the query.
+    public var path: String?
+    /// A POSIX extended regular expression against the path and query.
+    public var pathRegex: String?
+    /// Query parameters that must be present with these values.
+    public var query: [String: String] = [:]
+    /// Headers (lowercase names) whose value must contain the given text.
+    public var headers: [String: String] = [:]
+}
+
+/// A named rule from a rule file, with its counters shared by every loop thread.
+public final class Rule: Sendable {
+    public let name: String
+    public let file: String
+    public let match: RuleMatch
+    public let faults: [Fault]
+    public let probability: Double
+    /// Apply to every Nth matching request only.
+    public let every: Int
+    /// Skip the first N matching requests.
+    public let after: Int
+    /// Apply at most this many times.
+    public let limit: Int?
+    private let regex: CompiledRegex?
+    let matched = Atomic<Int>(0)
+    let applied = Atomic<Int>(0)
+
+    init(name: String, file: String, match: RuleMatch, faults: [Fault], probability: Double, every: Int, after: Int, limit: Int?) throws(RuleError) {
+        self.name = name
+        self.file = file
+        self.match = match
+        self.faults = faults
+        self.probability = probability
+        self.every = every
+        self.after = after
+        self.limit = limit
+        regex = try match.pathRegex.map { pattern throws(RuleError) in
+            guard let compiled = CompiledRegex(pattern) else { throw RuleError(file: file, line: 0, reason: "bad path_regex '\(pattern)'") }
+            return compiled
+        }
+    }
+
+    public var hits: Int { applied.load(ordering: .relaxed) }
+
+    func matches(_ request: RequestHead) -> Bool {
+        let target = request.targetString
+        let path = String(target.prefix { $0 != "?" })
+        if let method = match.method, request.methodString.uppercased() != method.uppercased() { return false }
+        if let glob = match.path, fnmatch(glob, path, 0) != 0 { return false }
+        if let regex, !regex.matches(target) { return false }
+        if !match.query.isEmpty {
+            let pairs = target.split(separator: "?", maxSplits: 1).dropFirst().first?.split(separator: "&") ?? []
+            let query = Dictionary(pairs.map { pair -> (String, String) in
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { first, _ in first })
+            for (key, value) in match.query where query[key] != value { return false }
+        }
+        for (name, text) in match.headers {
+            guard let value = request.headers.first(Array(name.utf8)), String(decoding: value, as: UTF8.self).contains(text) else { return false }
+        }
+        return true
+    }
+
+    /// Counts a matching request and says whether this one gets the faults.
+    func admits(random: Double) -> Bool {
+        let n = matched.add(1, ordering: .relaxed).newValue
+        guard n > after, (n - after - 1) % every == 0, random < probability else { return false }
+        guard let limit else {
+            applied.add(1, ordering: .relaxed)
+            return true
+        }
+        // Exact across threads: take a slot only while one is left.
+        var current = applied.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = applied.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+}
+
+/// A rule file's mistake: where and why.
+public struct RuleError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let line: Int
+    public let reason: String
+    public var description: String { line > 0 ? "\(file):\(line): \(reason)" : "\(file): \(reason)" }
+}
+
+/// A compiled POSIX extended regular expression.
+final class CompiledRegex: @unchecked Sendable {
+    // regexec is thread-safe on a compiled pattern (POSIX); the pattern is never changed after init.
+    private var compiled = regex_t()
+
+    init?(_ pattern: String) {
+        guard regcomp(&compiled, pattern, REG_EXTENDED | REG_NOSUB) == 0 else { return nil }
+    }
+
+    deinit { regfree(&compiled) }
+
+    func matches(_ text: String) -> Bool { regexec(&compiled, text, 0, nil, 0) == 0 }
+}

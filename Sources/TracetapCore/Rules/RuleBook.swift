@@ -1,0 +1,106 @@
+import Foundation
+import Glibc
+import HTTPCodec
+import Synchronization
+import TraceContext
+
+/// The rules in force, shared by all loops, reloaded when the files change. Loops keep their own copy and
+/// refresh it when the generation moves (one atomic load per request). A file that fails to load is
+/// reported with file, line and reason, and the last good rules stay in force.
+public final class RuleBook: Sendable {
+    public let directory: String
+    private let state: Mutex<(rules: [Rule], signature: String)>
+    let generation = Atomic<Int>(0)
+    /// One generator for every probabilistic decision, so `--seed` replays the same decisions in order.
+    private let random: Mutex<FastRandom>
+    public let seed: UInt64
+    private let stopped = Atomic<Bool>(false)
+
+    /// Loads the folder now; a mistake here is the caller's to report (the proxy refuses to start).
+    public init(directory: String, seed: UInt64) throws(RuleError) {
+        self.directory = directory
+        self.seed = seed
+        random = Mutex(FastRandom(seed: seed))
+        let signature = RuleLoader.signature(directory: directory)
+        state = Mutex((try RuleLoader.load(directory: directory), signature))
+    }
+
+    public var rules: [Rule] { state.withLock { $0.rules } }
+
+    /// Checks the folder every `interval` seconds on a thread of its own until `stop()`.
+    public func watch(interval: Double = 0.5) {
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                usleep(UInt32(interval * 1_000_000))
+                reloadIfChanged()
+            }
+        }
+        thread.name = "tracetap-rules"
+        thread.start()
+    }
+
+    public func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// Reloads when the files changed; returns the error if the new files are bad (old rules kept).
+    @discardableResult
+    public func reloadIfChanged() -> RuleError? {
+        let signature = RuleLoader.signature(directory: directory)
+        guard signature != state.withLock({ $0.signature }) else { return nil }
+        do throws(RuleError) {
+            let rules = try RuleLoader.load(directory: directory)
+            state.withLock { $0 = (rules, signature) }
+            generation.add(1, ordering: .releasing)
+            writeStderr("tracetap: rules: loaded \(rules.count) rules from \(directory)\n")
+            return nil
+        } catch {
+            let kept = state.withLock { state -> Int in
+                state.signature = signature  // report a bad file once, not every half second
+                return state.rules.count
+            }
+            writeStderr("tracetap: rules: \(error); keeping the last good rules (\(kept))\n")
+            return error
+        }
+    }
+
+    func nextRandom() -> Double {
+        random.withLock { Double($0.next() >> 11) / Double(1 << 53) }
+    }
+}
+
+/// A fault chosen for one exchange, with the rule that chose it.
+struct AppliedFault {
+    let rule: String
+    let fault: Fault
+    var label: String { "\(rule):\(fault.kind)" }
+}
+
+/// A loop's view of the rule book.
+struct LoopRules {
+    private let book: RuleBook?
+    private var rules: [Rule] = []
+    private var generation = -1
+
+    init(book: RuleBook?) { self.book = book }
+
+    /// A random whole number of milliseconds from 0 to `limit`, from the seeded generator.
+    func jitter(upTo limit: Int) -> Int {
+        guard let book, limit > 0 else { return 0 }
+        return Int(book.nextRandom() * Double(limit + 1))
+    }
+
+    /// The faults for this request, in rule order.
+    mutating func faults(for request: RequestHead) -> [AppliedFault] {
+        guard let book else { return [] }
+        let current = book.generation.load(ordering: .acquiring)
+        if current != generation {
+            rules = book.rules
+            generation = current
+        }
+        var applied: [AppliedFault] = []
+        for rule in rules where rule.matches(request) {
+            let roll = rule.probability < 1 ? book.nextRandom() : 0
+            if rule.admits(random: roll) { applied += rule.faults.map { AppliedFault(rule: rule.name, fault: $0) } }
+        }
+        return applied
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Glibc
+import Testing
+import TracetapCore
+
+/// A folder with one rule file, `rules.json`.
+func ruleFolder(_ json: String) throws -> String {
+    let folder = temporaryStore()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try json.write(toFile: folder + "/rules.json", atomically: false, encoding: .utf8)
+    return folder
+}
+
+/// Fault rules over real sockets: what the client and the upstream actually saw.
+@Suite struct RulesTests {
+    static func proxy(_ rules: String, upstreamPort: Int, seed: UInt64 = 1) throws -> TestProxy {
+        let book = try RuleBook(directory: try ruleFolder(rules), seed: seed)
+        return try TestProxy(upstreamPort: upstreamPort) { $0.rules = book }
+    }
+
+    static let ok = FakeUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    @Test func delayHoldsOnlyMatchingRequests() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy(#"{"rules": [{"name": "slow", "match": {"path": "/slow*"}, "faults": [{"type": "delay", "ms": 300}]}]}"#,
+                                   upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        var started = Date()
+        #expect(try proxy.get("/slow/x").status == 200)
+        let delayed = Date().timeIntervalSince(started)
+        started = Date()
+        #expect(try proxy.get("/fast").status == 200)
+        let undelayed = Date().timeIntervalSince(started)
+        #expect(delayed >= 0.3 && delayed < 2, "\(delayed)")
+        #expect(undelayed < 0.2, "\(undelayed)")
+        let records = proxy.sink.wait(for: 2)
+        #expect(records.map(\.faults) == [["slow:delay"], []])
+        #expect(upstream.notes.count == 2)
+    }
+
+    @Test func abortAnswersWithoutCallingTheUpstream() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy(#"{"rules": [{"name": "down", "match": {"method": "POST", "path": "/pay"}, "faults": [{"type": "abort", "status": 503, "body": "come back later\n"}]}]}"#,
+                                   upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}GET /pay HTTP/1.1\r\nHost: a\r\n\r\n")
+        let aborted = try client.readResponse()
+        #expect(aborted.status == 503 && aborted.text == "come back later\n")
+        #expect(aborted.header("traceresponse") != nil)
+        #expect(try client.readResponse().status == 200)  // GET does not match; same connection kept
+        #expect(upstream.notes.count == 1 && upstream.notes.first?.hasPrefix("GET /pay") == true)
+        #expect(proxy.sink.wait(for: 2).first?.faults == ["down:abort"])
+    }
+
+    @Test func timeoutAnswers504OrJustCloses() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy("""
+            {"rules": [
+              {"name": "hang", "match": {"path": "/hang"}, "faults": [{"type": "timeout", "ms": 200}]},
+              {"name": "drop", "match": {"path": "/drop"}, "faults": [{"type": "timeout", "ms": 200, "action": "close"}]}
+            ]}
+            """, upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        let started = Date()
+        let held = try proxy.get("/hang")
+        #expect(held.status == 504 && held.text.contains("fault rule hang held the request for 200 ms"))
+        #expect(Date().timeIntervalSince(started) >= 0.2)
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("GET /drop HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(client.readToEnd().isEmpty)
+        #expect(upstream.accepted.load(ordering: .relaxed) == 0)
+        #expect(proxy.sink.wait(for: 2).map(\.failure) == [.faultTimeout, .faultTimeout])
+    }
+
+    @Test func everyAfterAndLimitPickExactlyTheRightRequests() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        // Skip the first match, then every 2nd, at most 2 times: requests 2 and 4 of 8.
+        let proxy = try Self.proxy(#"{"rules": [{"name": "some", "every": 2, "after": 1, "limit": 2, "faults": [{"type": "abort", "status": 418}]}]}"#,
+                                   upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        var statuses: [Int] = []
+        for i in 1...8 {
+            client.send("GET /n/\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
+            statuses.append(try client.readResponse().status)
+        }
+        #expect(statuses == [200, 418, 200, 418, 200, 200, 200, 200])
+        #expect(proxy.server.config.rules?.rules.first?.hits == 2)
+    }
+
+    @Test func matchOnMethodRegexQueryAndHeaders() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy("""
+            {"rules": [{"name": "picky", "match": {"method": "GET", "path_regex": "^/api/v[0-9]+/orders",
+              "query": {"debug": "1"}, "headers": {"X-Role": "admin"}}, "faults": [{"type": "abort", "status": 451}]}]}
+            """, upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        func status(_ target: String, _ headers: [String] = ["X-Role: super-admin"], method: String = "GET") throws -> Int {
+            try proxy.get(target, headers: headers, method: method).status
+        }
+        #expect(try status("/api/v2/orders?debug=1") == 451)
+        #expect(try status("/api/v2/orders?debug=1", method: "DELETE") == 200)
+        #expect(try status("/api/vX/orders?debug=1") == 200)
+        #expect(try status("/api/v2/orders?debug=0") == 200)
+        #expect(try status("/api/v2/orders?debug=1", ["X-Role: guest"]) == 200)
+        #expect(try status("/api/v2/orders?debug=1", []) == 200)
+    }
+
+    @Test func theSameSeedMakesTheSameChoices() throws {
+        let rules = #"{"rules": [{"name": "coin", "probability": 0.5, "faults": [{"type": "abort", "status": 500}]}]}"#
+        func decisions(seed: UInt64) throws -> [Int] {
+            let upstream = try FakeUpstream(handler: Self.ok)
+            defer { upstream.stop() }
+            let proxy = try Self.proxy(rules, upstreamPort: upstream.port, seed: seed)
+            defer { proxy.stop() }
+            let client = try proxy.connect()
+            defer { client.close() }
+            return try (0..<64).map { i in
+                client.send("GET /\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
+                return try client.readResponse().status
+            }
+        }
+        let first = try decisions(seed: 42)
+        #expect(try decisions(seed: 42) == first)
+        #expect(try decisions(seed: 43) != first)
+        #expect(first.contains(500) && first.contains(200))
+    }
+
+    @Test func aBrokenFileKeepsTheLastGoodRules() throws {
+        let folder = try ruleFolder(#"{"rules": [{"name": "a", "match": {"path": "/a"}, "faults": [{"type": "abort", "status": 401}]}]}"#)
+        let book = try RuleBook(directory: folder, seed: 1)
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.rules = book }
+        defer { proxy.stop() }
+        #expect(try proxy.get("/a").status == 401)
+
+        try "{\"rules\": [\n  {\"name\": \"b\", \"faults\": [{\"type\": \"delay\"}]}\n]}".write(toFile: folder + "/rules.json", atomically: false, encoding: .utf8)
+        let error = try #require(book.reloadIfChanged())
+        #expect(error.description == "\(folder)/rules.json:2: delay needs \"ms\"")
+        #expect(try proxy.get("/a").status == 401)  // still the old rules
+
+        try #"{"rules": [{"name": "b", "match": {"path": "/b"}, "faults": [{"type": "abort", "status": 402}]}]}"#
+            .write(toFile: folder + "/rules.json", atomically: false, encoding: .utf8)
+        #expect(book.reloadIfChanged() == nil)
+        #expect(try proxy.get("/a").status == 200)
+        #expect(try proxy.get("/b").status == 402)
+    }
+
+    @Test(arguments: [
+        ("{\"rules\": [\n{\"name\": \"x\",\n \"faults\": [{\"type\": \"delay\", \"ms\": 10}],\n \"every\": 0}]}", 4, "every must be a whole number from 1"),
+        ("{\"rules\": [\n{\"name\": \"x\" \"faults\": []}]}", 2, "expected ',' or '}' in an object"),
+        ("{\"rules\": [\n{\"name\": \"x\",\n \"match\": {\"pth\": \"/\"},\n \"faults\": [{\"type\": \"abort\"}]}]}", 3, "unknown key \"pth\""),
+        ("{\"rules\": [\n{\"name\": \"x\", \"faults\": [\n{\"type\": \"duplicate\", \"count\": 2}]}]}", 3, "not supported yet"),
+        ("{\"rules\": [\n{\"name\": \"x\",\n \"match\": {\"path_regex\": \"([\"},\n \"faults\": [{\"type\": \"abort\"}]}]}", 3, "bad path_regex"),
+    ])
+    func mistakesNameFileLineAndReason(json: String, line: Int, reason: String) throws {
+        let folder = try ruleFolder(json)
+        do {
+            _ = try RuleLoader.load(directory: folder)
+            Issue.record("loaded a broken file")
+        } catch {
+            #expect(error.file == folder + "/rules.json")
+            #expect(error.line == line, "\(error)")
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+
+    @Test func theBinaryRefusesABrokenRuleFolderAndChecksFiles() throws {
+        let folder = try ruleFolder("{\"rules\": [\n{\"name\": \"x\", \"faults\": [{\"type\": \"explode\"}]}]}")
+        let (status, _, errors) = try Binary.run(["proxy", "--listen", "127.0.0.1:0", "--admin", "off", "--no-capture", "--rules", folder])
+        #expect(status == 2)
+        #expect(errors.contains("\(folder)/rules.json:2: unknown fault type \"explode\""))
+        let (checkStatus, _, checkErrors) = try Binary.run(["rules", "check", folder])
+        #expect(checkStatus == 2 && checkErrors.contains("rules.json:2"))
+        let good = try ruleFolder(#"{"rules": [{"name": "slow", "faults": [{"type": "delay", "ms": 5}]}]}"#)
+        let (okStatus, out, _) = try Binary.run(["rules", "check", good])
+        #expect(okStatus == 0 && out.contains("1 rules OK"))
+    }
+
+    @Test func editingAFileTakesEffectWithinASecondWithoutDroppingConnections() throws {
+        let folder = try ruleFolder(#"{"rules": []}"#)
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try ProxyProcess(upstreamPort: upstream.port, ["--rules", folder])
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        try #"{"rules": [{"name": "teapot", "faults": [{"type": "abort", "status": 418}]}]}"#
+            .write(toFile: folder + "/rules.json", atomically: true, encoding: .utf8)
+        #expect(proxy.child.waitForOutput("loaded 1 rules", seconds: 3))
+        client.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status == 418)
+        #expect(proxy.child.waitForOutput("faults=teapot:abort"))
+    }
+}
