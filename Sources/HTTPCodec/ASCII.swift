@@ -82,6 +82,8 @@ public enum FieldName {
     public static let traceparent = Array("traceparent".utf8)
     public static let tracestate = Array("tracestate".utf8)
     public static let xRequestID = Array("x-request-id".utf8)
+    /// Tracetap's own request header asking for a fault; never forwarded.
+    public static let xTracetapFault = Array("x-tracetap-fault".utf8)
     public static let chunked = Array("chunked".utf8)
     public static let close = Array("close".utf8)
     public static let continue100 = Array("100-continue".utf8)

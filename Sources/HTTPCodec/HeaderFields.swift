@@ -103,6 +103,13 @@ public struct HeaderFields: Sendable {
         append(name: name, value: value)
     }
 
+    /// Stores bytes that are not a field (a replaced reason phrase) and returns where they are.
+    mutating func appendRaw(_ bytes: [UInt8]) -> Range<Int> {
+        let start = storage.count
+        storage.append(contentsOf: bytes)
+        return start..<storage.count
+    }
+
     public var pairs: [(name: String, value: String)] {
         (0..<count).map { (String(decoding: name(at: $0), as: UTF8.self), String(decoding: value(at: $0), as: UTF8.self)) }
     }

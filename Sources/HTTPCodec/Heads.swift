@@ -37,6 +37,12 @@ public struct ResponseHead: Sendable {
 
     public var reason: ArraySlice<UInt8> { headers.storage[reasonRange] }
 
+    /// Replaces the status code and its reason phrase (a `modify` fault).
+    public mutating func replaceStatus(_ status: Int) {
+        self.status = status
+        reasonRange = headers.appendRaw(Array(reasonPhrase(status).utf8))
+    }
+
     public var wantsKeepAlive: Bool {
         let options = headers.listElements(FieldName.connection)
         if options.contains(FieldName.close) { return false }

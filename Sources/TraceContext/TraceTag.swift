@@ -41,6 +41,12 @@ public struct TraceTag: Sendable {
                         requestID: requestID, requestIDGenerated: generated)
     }
 
+    /// The same trace and request ID under another proxy span: a duplicate copy of the request.
+    public func withNewSpan<R: RandomNumberGenerator>(random: inout R) -> TraceTag {
+        TraceTag(traceID: traceID, spanID: SpanID(TraceTag.nonZero(&random)), parentSpanID: parentSpanID, flags: flags,
+                 tracestate: tracestate, requestID: requestID, requestIDGenerated: requestIDGenerated)
+    }
+
     /// Keep a caller's request id if it is 1-200 visible ASCII characters (the convention Heroku documents).
     static func isAcceptableRequestID(_ value: ArraySlice<UInt8>) -> Bool {
         (1...200).contains(value.count) && value.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }

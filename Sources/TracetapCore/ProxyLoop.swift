@@ -58,7 +58,7 @@ final class ProxyLoop {
         self.shared = shared
         config = shared.config
         events = EventLoop(wakeFD: shared.wakeFDs[index])
-        rules = LoopRules(book: shared.config.rules)
+        rules = LoopRules(book: shared.config.rules, allowHeaderFaults: shared.config.allowHeaderFaults)
         tagger = RequestTagger(upstreamAuthority: Array(shared.config.upstream.authority.utf8), preserveHost: shared.config.preserveHost)
         pool = UpstreamPool(loop: self, address: shared.upstreamAddress)
         if config.accessLog {
@@ -96,10 +96,10 @@ final class ProxyLoop {
         for client in Array(clients.values) { client.shutdownIfIdle() }
     }
 
-    func newRecord(tag: TraceTag, request: RequestHead?, client: ClientConnection) -> ExchangeRecord {
+    func newRecord(tag: TraceTag, request: RequestHead?, clientAddress: String) -> ExchangeRecord {
         exchangeCounter += 1
         return ExchangeRecord(id: UInt64(index) << 48 | exchangeCounter, startedAt: Sockets.wallClockSeconds(), trace: tag,
-                              request: request, clientAddress: client.peerHost, upstreamAddress: config.upstream.authority)
+                              request: request, clientAddress: clientAddress, upstreamAddress: config.upstream.authority)
     }
 
     func exchangeFinished(_ record: ExchangeRecord) {

@@ -70,6 +70,7 @@ enum ProxyFlags {
       --rules DIR               fault rule files (*.json, reloaded on change; default Rules)
       --no-rules                no fault rules
       --seed N                  seed for every probabilistic choice (default: random, printed at start)
+      --allow-header-faults     honour 'X-Tracetap-Fault: delay=300ms|abort=503|timeout=200ms' on a request
       --quiet                   no access log on stderr
       -h, --help                this help
 
@@ -120,6 +121,7 @@ enum ProxyFlags {
                 config.captureRotateBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 4096...1 << 40)
             case "--rules": rulesDirectory = try args.value(for: flag, inline: inline)
             case "--no-rules": rulesDirectory = nil
+            case "--allow-header-faults": config.allowHeaderFaults = true
             case "--seed":
                 let text = try args.value(for: flag, inline: inline)
                 guard let value = UInt64(text) else { throw UsageError(message: "--seed: '\(text)' is not a whole number") }

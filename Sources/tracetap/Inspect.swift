@@ -100,6 +100,10 @@ enum Inspect {
         print("client \(e.client) -> upstream \(e.upstream) (\(e.upstreamReused ? "reused" : "new") connection)"
               + (e.faults.isEmpty ? "" : "  faults: \(e.faults.joined(separator: ", "))"))
         if let error = e.error { print("error: \(error): \(e.errorMessage ?? "")") }
+        if let mark = e.duplicate {
+            print("duplicate: copy \(mark.copy) of \(mark.of) (tracetap ls --trace \(e.traceID) lists them all); "
+                  + (mark.difference.map { "responses DIFFER: \($0)" } ?? "responses agree"))
+        }
         print("\n> \(e.method) \(e.target) \(e.request?.version ?? "")")
         if let request = e.request { printMessage(request, prefix: "> ", mask: options.mask) }
         if let response = e.response {

@@ -89,7 +89,7 @@ case "rules":
     do throws(RuleError) {
         let rules = try RuleLoader.load(directory: directory)
         for rule in rules {
-            writeLine(1, "\(rule.name)  (\(rule.file))  faults: \(rule.faults.map { "\($0)" }.joined(separator: ", "))")
+            writeLine(1, "\(rule.name)  (\(rule.file))  faults: \(rule.faultDescriptions.joined(separator: ", "))")
         }
         writeLine(1, "\(rules.count) rules OK in \(directory)")
     } catch {

@@ -160,7 +160,7 @@ func ruleFolder(_ json: String) throws -> String {
         ("{\"rules\": [\n{\"name\": \"x\",\n \"faults\": [{\"type\": \"delay\", \"ms\": 10}],\n \"every\": 0}]}", 4, "every must be a whole number from 1"),
         ("{\"rules\": [\n{\"name\": \"x\" \"faults\": []}]}", 2, "expected ',' or '}' in an object"),
         ("{\"rules\": [\n{\"name\": \"x\",\n \"match\": {\"pth\": \"/\"},\n \"faults\": [{\"type\": \"abort\"}]}]}", 3, "unknown key \"pth\""),
-        ("{\"rules\": [\n{\"name\": \"x\", \"faults\": [\n{\"type\": \"duplicate\", \"count\": 2}]}]}", 3, "not supported yet"),
+        ("{\"rules\": [\n{\"name\": \"x\", \"faults\": [\n{\"type\": \"duplicate\", \"count\": 1}]}]}", 3, "count must be a whole number from 2 to 100"),
         ("{\"rules\": [\n{\"name\": \"x\",\n \"match\": {\"path_regex\": \"([\"},\n \"faults\": [{\"type\": \"abort\"}]}]}", 3, "bad path_regex"),
     ])
     func mistakesNameFileLineAndReason(json: String, line: Int, reason: String) throws {

@@ -23,6 +23,13 @@ class Connection: EventHandler, TimerTarget {
     private var interest: UInt32
     /// Inside `batch`: sends queue up and leave in one write at the end.
     private var batching = false
+    /// Paces or cuts output for a fault (`throttle`, `slice`, `reset`); nil almost always.
+    var pacer: OutputPacer?
+    /// Stream offsets: bytes ever handed to `send`, and bytes the kernel took. Pacers measure on them.
+    private(set) var bytesQueued: UInt64 = 0
+    private var bytesWritten: UInt64 = 0
+    /// Output waits for the pacer's timer, not for the socket.
+    private var pacedWait = false
 
     init(fd: Int32, loop: ProxyLoop, events: UInt32) {
         self.fd = fd
@@ -38,7 +45,7 @@ class Connection: EventHandler, TimerTarget {
         var desired: UInt32 = wantsRead ? Epoll.readable | Epoll.peerClosed : 0
         // Mid-batch the queue is about to be written directly; asking for writability now would cost two
         // epoll_ctl calls per response.
-        if (!outbound.isEmpty && !batching) || writeBroken { desired |= Epoll.writable }
+        if (!outbound.isEmpty && !batching && !pacedWait) || writeBroken { desired |= Epoll.writable }
         if desired != interest {
             interest = desired
             loop.events.modify(fd, events: desired)
@@ -67,11 +74,17 @@ class Connection: EventHandler, TimerTarget {
     /// Sends at once when nothing is queued, and queues whatever the kernel did not take.
     func send(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed, !writeBroken, bytes.count > 0 else { return }
+        bytesQueued += UInt64(bytes.count)
+        if pacer != nil {
+            outbound.append(bytes)
+            if !batching { _ = flush() }
+            return
+        }
         var offset = 0
         if outbound.isEmpty && !batching {
             while offset < bytes.count {
                 let n = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-                if n > 0 { offset += n; continue }
+                if n > 0 { offset += n; bytesWritten += UInt64(n); continue }
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
                 markWriteBroken()
@@ -96,12 +109,28 @@ class Connection: EventHandler, TimerTarget {
 
     func send(_ bytes: [UInt8]) { bytes.withUnsafeBytes { send($0) } }
 
-    /// Writes queued output; false when the peer is gone.
+    /// Writes queued output (as much as a pacer allows); false when the peer is gone.
     func flush() -> Bool {
         if writeBroken { return false }
-        while !outbound.isEmpty {
-            let n = outbound.withReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { outbound.consume(n); continue }
+        if pacedWait { return true }
+        var limit = Int.max
+        if let pacer {
+            switch pacer.allowance(written: bytesWritten, now: loop.events.now) {
+            case .unlimited:
+                if pacer.end != nil { self.pacer = nil }
+            case .reset:
+                self.pacer = nil
+                pacedWait = true
+                loop.after(nanos: 0, pacer.onReset)
+                return true
+            case .bytes(let allowed, let resumeAt):
+                limit = allowed
+                if allowed < outbound.readableCount { waitForPacer(until: resumeAt) }
+            }
+        }
+        while !outbound.isEmpty && limit > 0 {
+            let n = outbound.withReadableBytes { Glibc.send(fd, $0.baseAddress, min($0.count, limit), Int32(MSG_NOSIGNAL)) }
+            if n > 0 { outbound.consume(n); bytesWritten += UInt64(n); limit -= n; continue }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
             markWriteBroken()
@@ -110,6 +139,16 @@ class Connection: EventHandler, TimerTarget {
         if outbound.isEmpty { outbound.releaseCapacityIfEmpty() }
         updateInterest()
         return true
+    }
+
+    private func waitForPacer(until resumeAt: UInt64) {
+        pacedWait = true
+        let delay = resumeAt > loop.events.now ? resumeAt - loop.events.now : 0
+        loop.after(nanos: max(delay, 1_000_000)) { [weak self] in
+            guard let self, !self.isClosed else { return }
+            self.pacedWait = false
+            if self.flush() && self.outbound.isEmpty { self.outputDrained() }
+        }
     }
 
     private func markWriteBroken() {

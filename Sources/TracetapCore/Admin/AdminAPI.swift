@@ -27,7 +27,9 @@ struct AdminAPI {
         switch (request.methodString, String(decoding: path, as: UTF8.self)) {
         case ("GET", "/api/status"):
             return Reply(status: 200, json: statusJSON())
-        case (_, "/api/status"):
+        case ("GET", "/api/rules"):
+            return Reply(status: 200, json: rulesJSON())
+        case (_, "/api/status"), (_, "/api/rules"):
             return Reply(status: 405, json: AdminAPI.errorJSON("use GET"))
         default:
             return Reply(status: 404, json: AdminAPI.errorJSON("no such endpoint"))
@@ -48,6 +50,17 @@ struct AdminAPI {
         "accept_failures":\(s.acceptFailures),\
         "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed)}" } ?? "null")}
         """
+    }
+
+    /// The rules in force with their counters: how many requests matched, how many got the faults.
+    private func rulesJSON() -> String {
+        guard let book = loop.config.rules else { return "{\"directory\":null,\"rules\":[]}" }
+        let rules = book.rules.map { rule in
+            "{\"name\":\(JSONText.quote(rule.name)),\"file\":\(JSONText.quote(rule.file)),"
+                + "\"faults\":[\(rule.faults.map { JSONText.quote($0.kind) }.joined(separator: ","))],"
+                + "\"matched\":\(rule.matched.load(ordering: .relaxed)),\"applied\":\(rule.hits)}"
+        }
+        return "{\"directory\":\(JSONText.quote(book.directory)),\"seed\":\(book.seed),\"rules\":[\(rules.joined(separator: ","))]}"
     }
 
     static func errorJSON(_ message: String) -> String { "{\"error\":\(JSONText.quote(message))}" }

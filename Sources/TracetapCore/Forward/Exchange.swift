@@ -5,7 +5,7 @@ import TraceContext
 /// One request and its response: the forwarding loop. The client connection hands it a parsed head;
 /// it tags the request, takes an upstream connection, streams the body both ways with backpressure,
 /// and reports a record when it ends. Every way out goes through `complete`, `respondWithError` or `abort`.
-final class Exchange {
+final class Exchange: UpstreamUser {
     private unowned let client: ClientConnection
     private unowned let loop: ProxyLoop
     let request: RequestHead?
@@ -26,8 +26,23 @@ final class Exchange {
     private var tunneling = false
     private var finished = false
     private var connectStartedAt: UInt64 = 0
-    /// Set while an `abort` fault waits for the request body to arrive.
-    private var answerAfterBody: (() -> Void)?
+    /// What the fault rules ask of this exchange.
+    private var plan = FaultPlan()
+    /// Set while the request body is read in full before going on: to answer an `abort`, to match rules
+    /// on the body, or to send a body more than once (`duplicate`).
+    private var afterBody: (() -> Void)?
+    /// The whole request body when it was read before forwarding; nil while it streams.
+    private var heldBody: CapturedBody?
+    /// A `delay` before the response: the upstream's answer waits, unread.
+    private var holdingResponse = false
+    private var responseDelayed = false
+    /// A `reset` fault cuts the response: the exchange ends when the connection is reset.
+    private var awaitingReset = false
+    private var duplicates: DuplicateGroup?
+    /// Response bytes kept on the record: the capture cap, more while duplicates need comparing.
+    private var responseKeepCap: Int
+    /// The largest request body read in full before forwarding; larger ones stream and skip body rules.
+    static let holdLimit = 1 << 20
 
     init(client: ClientConnection, request: RequestHead, framing: BodyFraming, startedAt: UInt64) {
         self.client = client
@@ -37,7 +52,8 @@ final class Exchange {
         requestEncoder = BodyEncoder(chunked: framing == .chunked)
         tag = RequestTagger.tag(request.headers, random: &client.loop.random)
         self.startedAt = startedAt
-        record = loop.newRecord(tag: tag, request: request, client: client)
+        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost)
+        responseKeepCap = loop.config.captureBodyCap
         record.requestBody.expect(framing, cap: loop.config.captureBodyCap)
         outgoingHead = loop.tagger.outgoingHead(request, framing: framing, tag: tag, clientHost: client.peerHost)
     }
@@ -52,7 +68,8 @@ final class Exchange {
         let headers = request?.headers ?? HeaderFields()
         tag = RequestTagger.tag(headers, random: &client.loop.random)
         self.startedAt = startedAt == 0 ? client.loop.events.now : startedAt
-        record = loop.newRecord(tag: tag, request: request, client: client)
+        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost)
+        responseKeepCap = 0
     }
 
     private var now: UInt64 { loop.events.now }
@@ -70,35 +87,78 @@ final class Exchange {
         if requestBody.isComplete { record.timings.bodyReceived = record.timings.headReceived }
         else { client.setDeadline(afterNanos: loop.config.headerTimeout.nanos) }
         keepClientAlive = request?.wantsKeepAlive ?? false
-        applyRequestFaults()
+        guard let request else { return connectUpstream(fresh: false) }
+        loop.rules.refresh()
+        if loop.rules.needBody && canHoldBody { return holdBody { [self] in chooseFaults(request) } }
+        chooseFaults(request)
     }
 
-    /// The rules' faults that act before anything goes upstream: answer at once (`abort`), hold and give up
-    /// (`timeout`), or wait (`delay`, summed) and then forward.
-    private func applyRequestFaults() {
-        guard let request else { return connectUpstream(fresh: false) }
-        let faults = loop.rules.faults(for: request)
+    /// Bodies that may be read in full before forwarding: none, or a declared length up to `holdLimit`.
+    private var canHoldBody: Bool {
+        switch requestBody.framing {
+        case .none: true
+        case .contentLength(let length): length <= UInt64(Exchange.holdLimit)
+        default: false
+        }
+    }
+
+    private func holdBody(then next: @escaping () -> Void) {
+        heldBody = CapturedBody()
+        afterBody = next
+        drainRequestBody()
+    }
+
+    /// Asks the rules, then acts on what they chose: answer at once (`abort`), give up later (`timeout`),
+    /// read the body first (`duplicate`), wait (`delay`), and forward.
+    private func chooseFaults(_ request: RequestHead) {
+        let faults = loop.rules.faults(for: request, body: heldBody?.bytes)
+        guard !faults.isEmpty else { return connectUpstream(fresh: false) }
         record.faults = faults.map(\.label)
-        var delayMillis = 0
-        for applied in faults {
-            switch applied.fault {
-            case .abort(let status, let body):
-                // Read the request body first (and drop it), so the client gets the answer on a healthy connection.
-                answerAfterBody = { [self] in respond(status: status, body: Array(body.utf8), kind: nil, message: "fault rule \(applied.rule) answered \(status)") }
-                return drainRequestBody()
-            case .timeout(let ms, let answer):
-                return loop.after(nanos: UInt64(ms) * 1_000_000) { [self] in
-                    let message = "fault rule \(applied.rule) held the request for \(ms) ms"
-                    if answer { respondWithError(status: 504, message: message, kind: .faultTimeout) } else { abort(.faultTimeout, message) }
-                }
-            case .delay(let ms, let jitter):
-                delayMillis += ms + loop.rules.jitter(upTo: jitter)
+        plan = loop.rules.plan(faults)
+        if let answer = plan.answer {
+            let rule = faults.last { $0.fault is Abort }?.rule ?? "?"
+            afterBody = { [self] in respond(status: answer.status, body: answer.body, kind: nil, message: "fault rule \(rule) answered \(answer.status)") }
+            return drainRequestBody()
+        }
+        if let giveUp = plan.giveUp {
+            let rule = faults.last { $0.fault is Timeout }?.rule ?? "?"
+            loop.after(nanos: UInt64(giveUp.ms) * 1_000_000) { [self] in
+                let message = "fault rule \(rule) " + (giveUp.forward ? "dropped the upstream's answer" : "held the request") + " for \(giveUp.ms) ms"
+                if giveUp.respond { respondWithError(status: 504, message: message, kind: .faultTimeout) } else { abort(.faultTimeout, message) }
             }
+            if !giveUp.forward { return }
         }
-        guard delayMillis > 0 else { return connectUpstream(fresh: false) }
-        loop.after(nanos: UInt64(delayMillis) * 1_000_000) { [self] in
-            if !finished { connectUpstream(fresh: false) }
+        var outgoing = request
+        plan.requestEdits.apply(to: &outgoing.headers)
+        if let duplicate = plan.duplicate {
+            guard canHoldBody else {
+                // A streamed body cannot be sent twice; say so on the record instead of pretending.
+                plan.duplicate = nil
+                record.faults = record.faults.map { $0.hasSuffix(":duplicate") ? $0 + "-skipped-body-too-large" : $0 }
+                return forward(outgoing)
+            }
+            duplicates = DuplicateGroup(loop: loop, fault: duplicate, request: outgoing, tag: tag, clientHost: client.peerHost, faults: record.faults)
+            responseKeepCap = max(responseKeepCap, Exchange.holdLimit)
+            outgoing.headers.append(name: DuplicateGroup.headerName, value: Array("1/\(duplicate.count)".utf8))
+            if heldBody == nil { return holdBody { [self] in forward(outgoing) } }
         }
+        forward(outgoing)
+    }
+
+    /// Forwards after the request `delay`, if any.
+    private func forward(_ outgoing: RequestHead) {
+        if plan.duplicate != nil || !plan.requestEdits.isEmpty {
+            outgoingHead = loop.tagger.outgoingHead(outgoing, framing: requestBody.framing, tag: tag, clientHost: client.peerHost)
+        }
+        guard plan.requestDelayMs > 0 else { return connectAndDuplicate() }
+        loop.after(nanos: UInt64(plan.requestDelayMs) * 1_000_000) { [self] in
+            if !finished { connectAndDuplicate() }
+        }
+    }
+
+    private func connectAndDuplicate() {
+        if let duplicates, let body = heldBody { duplicates.start(body: body.bytes) }
+        connectUpstream(fresh: false)
     }
 
     private func connectUpstream(fresh: Bool) {
@@ -119,8 +179,19 @@ final class Exchange {
         if !record.upstreamReused && upstream.tlsMicros >= 0 { record.timings.tls = upstream.tlsMicros }
         upstream.setDeadline(afterNanos: loop.config.responseTimeout.nanos)
         sendRequest(to: upstream) {
+            if let rate = plan.requestBytesPerSecond {
+                upstream.pacer = OutputPacer(start: upstream.bytesQueued, now: now, bytesPerSecond: rate, slice: nil, resetAfter: nil) {}
+            }
             upstream.send(outgoingHead)
-            if requestBody.isComplete { requestForwarded = true } else { pumpRequestBody() }
+            if let heldBody {
+                upstream.send(heldBody.bytes)
+                requestForwarded = true
+            } else if requestBody.isComplete {
+                requestForwarded = true
+            } else {
+                pumpRequestBody()
+            }
+            if requestForwarded { upstream.pacer?.end = upstream.bytesQueued }
         }
     }
 
@@ -138,25 +209,29 @@ final class Exchange {
         if tunneling { return pumpTunnel(from: client) }
         if !requestBody.isComplete {
             client.setDeadline(afterNanos: loop.config.headerTimeout.nanos)
-            if answerAfterBody != nil { return drainRequestBody() }
+            if afterBody != nil { return drainRequestBody() }
             if let upstream { sendRequest(to: upstream) { pumpRequestBody() } }
         }
     }
 
-    /// Consumes the request body without forwarding it (it is still captured), then gives the answer.
+    /// Reads the request body without forwarding it (into `heldBody` when holding it, else only captured),
+    /// then goes on with `afterBody`.
     private func drainRequestBody() {
         if !requestBody.isComplete {
-            let (received, failure) = Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: nil,
-                                                         capture: &record.requestBody, cap: loop.config.captureBodyCap)
+            let captureCap = loop.config.captureBodyCap
+            let (received, failure) = heldBody == nil
+                ? Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: nil, capture: &record.requestBody, cap: captureCap)
+                : Exchange.relayBody(&requestBody, from: client, encoder: requestEncoder, to: nil, capture: &heldBody!, cap: Exchange.holdLimit)
             record.requestBodyBytes += UInt64(received)
             if let failure { return respondWithError(status: failure.status, message: failure.reason, kind: .malformedRequest) }
             guard requestBody.isComplete else { return client.updateInterest() }
             client.clearDeadline()
             record.timings.bodyReceived = micros(now)
+            if let heldBody, captureCap > 0 { record.requestBody = heldBody.prefix(captureCap) }
         }
-        let answer = answerAfterBody
-        answerAfterBody = nil
-        answer?()
+        let next = afterBody
+        afterBody = nil
+        next?()
     }
 
     private func pumpRequestBody() {
@@ -172,6 +247,7 @@ final class Exchange {
             record.timings.bodyReceived = micros(now)
             upstream.send(requestEncoder.end(trailers: requestBody.trailers))
             requestForwarded = true
+            upstream.pacer?.end = upstream.bytesQueued
         }
     }
 
@@ -218,8 +294,8 @@ final class Exchange {
 
     func upstreamInputAvailable(eof: Bool) {
         client.batch { relayResponse(eof: eof) }
-        // The upstream pauses while the client cannot keep up.
-        if let upstream, !finished { upstream.peerBackpressure = client.outbound.readableCount >= Connection.highWater }
+        // The upstream pauses while the client cannot keep up, or while a `delay` holds the response.
+        if let upstream, !finished { upstream.peerBackpressure = holdingResponse || client.outbound.readableCount >= Connection.highWater }
     }
 
     private func relayResponse(eof: Bool) {
@@ -232,12 +308,31 @@ final class Exchange {
         if record.timings.firstResponseByte < 0 && !upstream.inbound.isEmpty {
             record.timings.firstResponseByte = micros(now)
         }
+        if holdingResponse { return }
+        if plan.giveUp?.forward == true {
+            // `timeout` after forwarding: the answer is read and dropped; the timer answers the client.
+            return upstream.inbound.consume(upstream.inbound.readableCount)
+        }
+        if plan.responseDelayMs > 0 && !responseDelayed && !upstream.inbound.isEmpty { return delayResponse(upstream) }
         if responseBody == nil {
             readResponseHeads(upstream, eof: eof)
         }
         if responseBody != nil, !finished {
             upstream.setDeadline(afterNanos: loop.config.responseTimeout.nanos)
             pumpResponseBody(upstream, eof: eof)
+        }
+    }
+
+    /// Leaves the response unread for the `delay` before it, then carries on as if it had just arrived.
+    private func delayResponse(_ upstream: UpstreamConnection) {
+        responseDelayed = true
+        holdingResponse = true
+        upstream.clearDeadline()
+        loop.after(nanos: UInt64(plan.responseDelayMs) * 1_000_000) { [self] in
+            holdingResponse = false
+            guard !finished, let upstream = self.upstream else { return }
+            upstream.setDeadline(afterNanos: loop.config.responseTimeout.nanos)
+            upstreamInputAvailable(eof: upstream.sawEOF)
         }
     }
 
@@ -283,7 +378,8 @@ final class Exchange {
         }
     }
 
-    private func startResponse(_ head: ResponseHead, _ upstream: UpstreamConnection) {
+    private func startResponse(_ received: ResponseHead, _ upstream: UpstreamConnection) {
+        var head = received
         let framing: BodyFraming
         do throws(HTTPError) { framing = try head.bodyFraming(requestIsHead: request?.isHead ?? false) } catch {
             return upstreamFailed(SocketError("upstream sent a malformed response: \(error.reason)"), kind: .upstreamMalformed)
@@ -305,19 +401,25 @@ final class Exchange {
         responseKeepsUpstream = head.wantsKeepAlive && framing != .untilClose
         if loop.shuttingDown { keepClientAlive = false }
         let connection: [UInt8]? = !keepClientAlive ? FieldName.close : (http11Client ? nil : ResponseWriter.keepAliveValue)
+        plan.responseEdits.apply(to: &head.headers)
+        if let status = plan.status { head.replaceStatus(status) }
+        if plan.shapesResponse {
+            client.pacer = OutputPacer(start: client.bytesQueued, now: now, bytesPerSecond: plan.responseBytesPerSecond,
+                                       slice: plan.slice, resetAfter: plan.resetAfterBytes) { [weak self] in self?.resetClient() }
+        }
         client.send(ResponseWriter.head(head, framing: clientFraming, tag: tag, connection: connection))
         responseStarted = true
         record.response = head
         record.status = head.status
         responseBody = BodyDecoder(framing: framing, errorStatus: 502)
-        record.responseBody.expect(framing, cap: loop.config.captureBodyCap)
+        record.responseBody.expect(framing, cap: responseKeepCap)
     }
 
     private func pumpResponseBody(_ upstream: UpstreamConnection, eof: Bool) {
         guard var body = responseBody else { return }
         let encoder = responseEncoder
         let (forwarded, failure) = Exchange.relayBody(&body, from: upstream, encoder: encoder, to: client,
-                                                      capture: &record.responseBody, cap: loop.config.captureBodyCap)
+                                                      capture: &record.responseBody, cap: responseKeepCap)
         record.responseBodyBytes += UInt64(forwarded)
         if let failure {
             responseBody = body
@@ -380,8 +482,39 @@ final class Exchange {
             self.upstream = nil
             if upstreamReusable && requestForwarded { loop.pool.release(upstream) } else { upstream.close() }
         }
-        loop.exchangeFinished(record)
+        if let pacer = client.pacer {
+            pacer.end = client.bytesQueued
+            if plan.resetAfterBytes != nil {
+                // The response is queued; the exchange ends when the pacer reaches the reset point.
+                awaitingReset = true
+                _ = client.flush()
+                return
+            }
+        }
+        report()
         client.exchangeFinished(keepAlive: keepClientAlive && requestBody.isComplete && !tunneling)
+    }
+
+    /// A `reset` fault's moment: RST the client connection, mid-response or after it.
+    private func resetClient() {
+        guard !client.isClosed else { return }
+        if !finished || awaitingReset {
+            finished = true
+            awaitingReset = false
+            upstream?.close()
+            upstream = nil
+            record.failure = .faultReset
+            record.failureMessage = "fault rule reset the client connection after \(plan.resetAfterBytes ?? 0) response bytes"
+            record.timings.responseComplete = micros(now)
+            report()
+        }
+        Sockets.setResetOnClose(client.fd)
+        client.teardown(reason: "reset by a fault rule")
+    }
+
+    /// Hands the finished record on: to the recorders, or to the duplicate group it belongs to.
+    private func report() {
+        if let duplicates { duplicates.firstFinished(record) } else { loop.exchangeFinished(record) }
     }
 
     /// Answers with the proxy's own error response; only possible while no response head has gone out.
@@ -403,7 +536,7 @@ final class Exchange {
         record.failure = kind
         record.failureMessage = kind == nil ? nil : message
         record.timings.responseComplete = micros(now)
-        loop.exchangeFinished(record)
+        report()
         client.exchangeFinished(keepAlive: keepAlive)
     }
 
@@ -417,7 +550,7 @@ final class Exchange {
         record.failure = kind
         record.failureMessage = message
         record.timings.responseComplete = micros(now)
-        loop.exchangeFinished(record)
+        report()
         client.teardown(reason: message)
     }
 
@@ -452,6 +585,10 @@ final class Exchange {
     }
 
     func clientClosed(reset: Bool) {
+        if awaitingReset {
+            awaitingReset = false
+            return report()
+        }
         guard !finished else { return }
         if tunneling { return endTunnel() }
         abort(.clientAborted, reset ? "client reset the connection" : "client closed the connection before the response")

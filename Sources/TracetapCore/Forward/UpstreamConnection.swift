@@ -1,9 +1,19 @@
 import Glibc
 
+/// What an upstream connection reports to whoever is using it: an exchange, or a duplicate copy of one.
+protocol UpstreamUser: AnyObject {
+    func upstreamConnected()
+    func upstreamInputAvailable(eof: Bool)
+    func upstreamDrained()
+    func upstreamFailed(_ error: SocketError, kind: ExchangeRecord.Failure)
+    func upstreamClosedEarly(_ connection: UpstreamConnection, reset: Bool)
+    func upstreamTimedOut(connecting: Bool)
+}
+
 /// A connection to the backend: connecting, serving one exchange, or idle in the pool.
 final class UpstreamConnection: Connection {
     private(set) var isConnected = false
-    var exchange: Exchange?
+    var user: (any UpstreamUser)?
     private unowned let pool: UpstreamPool
     /// Set for an https upstream: the fd is a socketpair to a TLS relay (`TLSBridge`).
     private let bridged: Bool
@@ -25,27 +35,27 @@ final class UpstreamConnection: Connection {
 
     override func handle(events: UInt32) {
         guard isConnected else { return bridged ? readBridgeStatus() : finishConnect() }
-        guard let exchange else {
+        guard let user else {
             // Idle in the pool: the upstream closed it, or sent bytes nobody asked for. Either way it is done.
             return pool.discard(self)
         }
         if events & Epoll.writable != 0 || (events & (Epoll.hangup | Epoll.error) != 0 && !outbound.isEmpty) {
-            guard flush() else { return exchange.upstreamClosedEarly(self, reset: true) }
+            guard flush() else { return user.upstreamClosedEarly(self, reset: true) }
             if outbound.isEmpty { outputDrained() }
             if isClosed { return }
         }
         if events & (Epoll.readable | Epoll.peerClosed | Epoll.hangup | Epoll.error) != 0 {
             switch readFromSocket() {
             case .data:
-                exchange.upstreamInputAvailable(eof: false)
+                user.upstreamInputAvailable(eof: false)
                 // Still mid-response: ACK now so a backend held by Nagle sends the rest at once.
-                if self.exchange != nil && !bridged { Sockets.setQuickAck(fd) }
+                if self.user != nil && !bridged { Sockets.setQuickAck(fd) }
                 updateInterest()
             case .eof:
-                exchange.upstreamInputAvailable(eof: true)
+                user.upstreamInputAvailable(eof: true)
             case .failed:
-                if inbound.isEmpty { exchange.upstreamClosedEarly(self, reset: true) }
-                else { exchange.upstreamInputAvailable(eof: true) }
+                if inbound.isEmpty { user.upstreamClosedEarly(self, reset: true) }
+                else { user.upstreamInputAvailable(eof: true) }
             }
         }
     }
@@ -56,7 +66,7 @@ final class UpstreamConnection: Connection {
         connected()
     }
 
-    override func outputDrained() { exchange?.upstreamDrained() }
+    override func outputDrained() { user?.upstreamDrained() }
 
     private func readBridgeStatus() {
         if case .failed = readFromSocket(), inbound.isEmpty {
@@ -80,23 +90,23 @@ final class UpstreamConnection: Connection {
         isConnected = true
         clearDeadline()
         updateInterest()
-        exchange?.upstreamConnected()
+        user?.upstreamConnected()
     }
 
     private func failConnect(_ failure: SocketError) {
-        let exchange = self.exchange
+        let user = self.user
         close()
-        exchange?.upstreamFailed(failure, kind: ExchangeRecord.Failure(connectError: failure.kind))
+        user?.upstreamFailed(failure, kind: ExchangeRecord.Failure(connectError: failure.kind))
     }
 
     override func deadlineReached() {
-        guard let exchange else { return pool.discard(self) }
-        exchange.upstreamTimedOut(connecting: !isConnected)
+        guard let user else { return pool.discard(self) }
+        user.upstreamTimedOut(connecting: !isConnected)
     }
 
     func close() {
         guard !isClosed else { return }
-        exchange = nil
+        user = nil
         closeSocket()
         loop.shared.stats.upstreamOpen.add(-1)
     }

@@ -11,12 +11,12 @@ final class UpstreamPool {
         self.address = address
     }
 
-    func acquire(for exchange: Exchange, fresh: Bool) throws(SocketError) -> (UpstreamConnection, reused: Bool) {
+    func acquire(for user: any UpstreamUser, fresh: Bool) throws(SocketError) -> (UpstreamConnection, reused: Bool) {
         if !fresh, let connection = idle.popLast() {
             loop.shared.stats.upstreamIdle.add(-1)
             loop.shared.stats.upstreamReuses.add(1)
             connection.clearDeadline()
-            connection.exchange = exchange
+            connection.user = user
             return (connection, true)
         }
         let connection: UpstreamConnection
@@ -25,12 +25,13 @@ final class UpstreamPool {
         } else {
             connection = UpstreamConnection(fd: try Sockets.startConnect(to: address.get()), loop: loop, pool: self, bridged: false)
         }
-        connection.exchange = exchange
+        connection.user = user
         return (connection, false)
     }
 
     func release(_ connection: UpstreamConnection) {
-        connection.exchange = nil
+        connection.user = nil
+        connection.pacer = nil
         connection.peerBackpressure = false
         guard !loop.shuttingDown, idle.count < loop.config.maxIdleUpstreamPerThread, connection.outbound.isEmpty else {
             return connection.close()

@@ -43,6 +43,8 @@ public struct CapturedExchange: Sendable {
     /// Microseconds from the first byte of the request head; -1 where a phase did not happen.
     public var timings: [String: Int]
     public var faults: [String]
+    /// For a request sent by a `duplicate` fault: which copy, of how many, and how the group's responses differ.
+    public var duplicate: (copy: Int, of: Int, difference: String?)?
 
     public var path: String { String(target.prefix { $0 != "?" }) }
     public var durationMicros: Int { timings["response_complete"] ?? -1 }
@@ -77,6 +79,9 @@ public struct CapturedExchange: Sendable {
         errorMessage = object["error_message"] as? String
         timings = object["timings_us"] as? [String: Int] ?? [:]
         faults = object["faults"] as? [String] ?? []
+        if let mark = object["duplicate"] as? [String: Any], let copy = mark["copy"] as? Int, let of = mark["of"] as? Int {
+            duplicate = (copy, of, mark["difference"] as? String)
+        }
     }
 
     private static func message(_ object: [String: Any], bodies: Data) -> Message {

@@ -31,6 +31,10 @@ final class AccessLog: ExchangeObserver {
         buffer.append(contentsOf: " bytes=\(r.requestBodyBytes)/\(r.responseBodyBytes)".utf8)
         if r.retried { buffer.append(contentsOf: " retried".utf8) }
         if !r.faults.isEmpty { buffer.append(contentsOf: " faults=\(r.faults.joined(separator: ","))".utf8) }
+        if let mark = r.duplicate {
+            buffer.append(contentsOf: " copy=\(mark.copy)/\(mark.of)".utf8)
+            if mark.copy == mark.of { buffer.append(contentsOf: (mark.difference.map { " DIFFER \"\($0)\"" } ?? " same").utf8) }
+        }
         if let failure = r.failure {
             buffer.append(contentsOf: " error=\(failure.rawValue)".utf8)
             if let message = r.failureMessage { buffer.append(contentsOf: " \"\(message)\"".utf8) }

@@ -91,7 +91,14 @@ enum CaptureFormat {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             JSONBytes.string(fault.utf8, utf8: true, into: &out)
         }
-        out.append(contentsOf: "]}\n".utf8)
+        out.append(UInt8(ascii: "]"))
+        if let mark = r.duplicate {
+            // The group shares the trace ID; `copy` 1 is the one the client was answered from.
+            out.append(contentsOf: ",\"duplicate\":{\"copy\":\(mark.copy),\"of\":\(mark.of),\"mode\":\"\(mark.concurrent ? "concurrent" : "sequential")\",\"difference\":".utf8)
+            if let difference = mark.difference { JSONBytes.string(difference.utf8, utf8: true, into: &out) } else { out.append(contentsOf: "null".utf8) }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: "}\n".utf8)
     }
 
     private static func number(_ name: StaticString, _ value: Int64, into out: inout [UInt8]) {

@@ -19,6 +19,8 @@ public struct ExchangeRecord: Sendable {
         case upstreamError = "upstream-error"
         /// A `timeout` fault rule held the request and gave up on purpose.
         case faultTimeout = "fault-timeout"
+        /// A `reset` fault rule closed the client connection with a TCP RST.
+        case faultReset = "fault-reset"
     }
 
     public var id: UInt64
@@ -41,8 +43,22 @@ public struct ExchangeRecord: Sendable {
     /// Body bytes kept for the capture store (empty when capture is off).
     public var requestBody = CapturedBody()
     public var responseBody = CapturedBody()
-    /// The faults rules applied to this exchange, by name; empty until rules exist.
+    /// The faults rules applied to this exchange, as `rule:type`.
     public var faults: [String] = []
+    /// Set on each request of a `duplicate` fault's group.
+    public var duplicate: DuplicateMark?
+}
+
+/// One request of a `duplicate` group: which copy it is, and whether the group's responses differ.
+public struct DuplicateMark: Sendable, Equatable {
+    /// The record ID of the first copy, the one the client was answered from.
+    public var group: UInt64
+    /// 1 for the first copy.
+    public var copy: Int
+    public var of: Int
+    public var concurrent: Bool
+    /// How the responses differ (`status 201 vs 409`, `body of copy 2`), nil when they agree.
+    public var difference: String?
 }
 
 /// The first `cap` bytes of a body; the rest is counted, not kept.
@@ -56,6 +72,14 @@ public struct CapturedBody: Sendable {
     /// Sizes the buffer once when the length is declared, instead of growing it by doubling.
     mutating func expect(_ framing: BodyFraming, cap: Int) {
         if cap > 0, case .contentLength(let length) = framing { bytes.reserveCapacity(Int(min(length, UInt64(cap)))) }
+    }
+
+    /// The first `cap` bytes, the size kept.
+    func prefix(_ cap: Int) -> CapturedBody {
+        var copy = CapturedBody()
+        copy.size = size
+        copy.bytes = Array(bytes.prefix(cap))
+        return copy
     }
 
     mutating func append(_ data: UnsafeRawBufferPointer, cap: Int) {

@@ -147,3 +147,78 @@ indirect enum LineJSON {
         }
     }
 }
+
+extension LineJSON {
+    /// The value at a dotted path (`user.role`, `items.0.id`), or nil.
+    func value(at path: String) -> LineJSON? {
+        var current = self
+        for key in path.split(separator: ".", omittingEmptySubsequences: false) {
+            switch current {
+            case .object(let members, _):
+                guard let member = members.last(where: { $0.key == key }) else { return nil }
+                current = member.value
+            case .array(let items, _):
+                guard let index = Int(key), items.indices.contains(index) else { return nil }
+                current = items[index]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+}
+
+/// A JSON value without line numbers, for comparing: objects compare as maps, numbers by value.
+public indirect enum JSONValue: Sendable, Equatable {
+    case object([String: JSONValue])
+    case array([JSONValue])
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    init(_ json: LineJSON) {
+        switch json {
+        case .object(let members, _): self = .object(Dictionary(members.map { ($0.key, JSONValue($0.value)) }, uniquingKeysWith: { _, last in last }))
+        case .array(let items, _): self = .array(items.map(JSONValue.init))
+        case .string(let text, _): self = .string(text)
+        case .number(let number, _): self = .number(number)
+        case .bool(let flag, _): self = .bool(flag)
+        case .null: self = .null
+        }
+    }
+
+    /// The same value without the member at each dotted path.
+    func removing(_ paths: [String]) -> JSONValue {
+        paths.reduce(self) { $0.removing(path: $1.split(separator: ".").map(String.init)[...]) }
+    }
+
+    private func removing(path: ArraySlice<String>) -> JSONValue {
+        guard let key = path.first else { return self }
+        switch self {
+        case .object(var members):
+            if path.count == 1 { members[key] = nil } else if let inner = members[key] { members[key] = inner.removing(path: path.dropFirst()) }
+            return .object(members)
+        case .array(let items):
+            // `*` applies to every element, so `items.*.id` ignores each item's id.
+            if key == "*" { return .array(items.map { $0.removing(path: path.dropFirst()) }) }
+            guard let index = Int(key), items.indices.contains(index) else { return self }
+            var copy = items
+            if path.count == 1 { copy.remove(at: index) } else { copy[index] = items[index].removing(path: path.dropFirst()) }
+            return .array(copy)
+        default:
+            return self
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    func containsSubsequence(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard needle.count <= count else { return false }
+        for start in 0...(count - needle.count) where self[start] == needle[0] && self[start..<start + needle.count].elementsEqual(needle) {
+            return true
+        }
+        return false
+    }
+}

@@ -2,25 +2,6 @@ import Glibc
 import HTTPCodec
 import Synchronization
 
-/// One fault, applied at its point of the exchange. Each kind is a small value; `Exchange` asks the
-/// applied faults what to do at each hook (before forwarding, today).
-public enum Fault: Sendable, Equatable {
-    /// Wait before forwarding the request: `ms`, plus up to `jitter` ms more.
-    case delay(ms: Int, jitterMs: Int)
-    /// Answer without calling the upstream.
-    case abort(status: Int, body: String)
-    /// Never forward; after `ms`, answer 504 (`respond`) or just close the connection.
-    case timeout(ms: Int, respond: Bool)
-
-    var kind: String {
-        switch self {
-        case .delay: "delay"
-        case .abort: "abort"
-        case .timeout: "timeout"
-        }
-    }
-}
-
 /// When a rule applies. Every field that is set must match.
 public struct RuleMatch: Sendable {
     public var method: String?
@@ -32,6 +13,13 @@ public struct RuleMatch: Sendable {
     public var query: [String: String] = [:]
     /// Headers (lowercase names) whose value must contain the given text.
     public var headers: [String: String] = [:]
+    /// Text the request body must contain.
+    public var bodyContains: String?
+    /// JSON fields (dotted paths) the request body must hold with these values.
+    public var bodyJSON: [(path: String, value: JSONValue)] = []
+
+    /// Whether deciding needs the request body, which the exchange then reads first.
+    var needsBody: Bool { bodyContains != nil || !bodyJSON.isEmpty }
 }
 
 /// A named rule from a rule file, with its counters shared by every loop thread.
@@ -39,7 +27,7 @@ public final class Rule: Sendable {
     public let name: String
     public let file: String
     public let match: RuleMatch
-    public let faults: [Fault]
+    let faults: [any Fault]
     public let probability: Double
     /// Apply to every Nth matching request only.
     public let every: Int
@@ -50,9 +38,12 @@ public final class Rule: Sendable {
     private let regex: CompiledRegex?
     let matched = Atomic<Int>(0)
     let applied = Atomic<Int>(0)
+    /// Switched by the admin API; a file reload starts again from the file's `enabled`.
+    let enabled: Atomic<Bool>
 
-    init(name: String, file: String, match: RuleMatch, faults: [Fault], probability: Double, every: Int, after: Int, limit: Int?) throws(RuleError) {
+    init(name: String, file: String, match: RuleMatch, faults: [any Fault], probability: Double, every: Int, after: Int, limit: Int?, enabled: Bool = true) throws(RuleError) {
         self.name = name
+        self.enabled = Atomic(enabled)
         self.file = file
         self.match = match
         self.faults = faults
@@ -66,9 +57,14 @@ public final class Rule: Sendable {
         }
     }
 
+    /// One line per fault, for `rules check` and the admin API.
+    public var faultDescriptions: [String] { faults.map(\.description) }
     public var hits: Int { applied.load(ordering: .relaxed) }
+    public var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
-    func matches(_ request: RequestHead) -> Bool {
+    /// `body` is nil when the request has none or it was not read (a body-matching rule then does not match).
+    func matches(_ request: RequestHead, body: [UInt8]?) -> Bool {
+        guard isEnabled else { return false }
         let target = request.targetString
         let path = String(target.prefix { $0 != "?" })
         if let method = match.method, request.methodString.uppercased() != method.uppercased() { return false }
@@ -84,6 +80,14 @@ public final class Rule: Sendable {
         }
         for (name, text) in match.headers {
             guard let value = request.headers.first(Array(name.utf8)), String(decoding: value, as: UTF8.self).contains(text) else { return false }
+        }
+        if match.needsBody {
+            guard let body else { return false }
+            if let text = match.bodyContains, !body.containsSubsequence(Array(text.utf8)) { return false }
+            if !match.bodyJSON.isEmpty {
+                guard let json = try? LineJSON.parse(body) else { return false }
+                for (path, value) in match.bodyJSON where json.value(at: path).map(JSONValue.init) != value { return false }
+            }
         }
         return true
     }

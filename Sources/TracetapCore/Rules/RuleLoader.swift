@@ -31,113 +31,64 @@ public enum RuleLoader {
         do throws(LineJSON.SyntaxError) { root = try LineJSON.parse([UInt8](data)) } catch {
             throw RuleError(file: file, line: error.line, reason: error.reason)
         }
-        let reader = Reader(file: file)
-        let top = try reader.object(root, allowed: ["rules", "comment"])
+        let top = try RuleFields(root, file: file, allowed: ["rules"])
         guard let list = top["rules"] else { throw RuleError(file: file, line: root.line, reason: "expected {\"rules\": [...]}") }
-        guard case .array(let items, _) = list else { throw reader.error(list, "\"rules\" must be an array") }
+        guard case .array(let items, _) = list else { throw top.error("\"rules\" must be an array", at: "rules") }
         var rules: [Rule] = []
-        for item in items { rules.append(try reader.rule(item)) }
+        for item in items { rules.append(try rule(item, file: file)) }
         return rules
     }
 
-    private struct Reader {
-        let file: String
-
-        func error(_ value: LineJSON, _ reason: String) -> RuleError { RuleError(file: file, line: value.line, reason: reason) }
-
-        func object(_ value: LineJSON, allowed: Set<String>) throws(RuleError) -> [String: LineJSON] {
-            guard case .object(let members, _) = value else { throw error(value, "expected an object") }
-            var result: [String: LineJSON] = [:]
-            for member in members {
-                guard allowed.contains(member.key) else {
-                    throw RuleError(file: file, line: member.line, reason: "unknown key \"\(member.key)\" (expected one of \(allowed.sorted().joined(separator: ", ")))")
+    static func rule(_ value: LineJSON, file: String) throws(RuleError) -> Rule {
+        let fields = try RuleFields(value, file: file, allowed: ["name", "match", "faults", "probability", "every", "after", "limit", "enabled"])
+        guard let name = try fields.string("name"), !name.isEmpty else { throw fields.error("a rule needs a \"name\"") }
+        var match = RuleMatch()
+        if let m = try fields.object("match", allowed: ["method", "path", "path_regex", "query", "headers", "body"]) {
+            match.method = try m.string("method")
+            match.path = try m.string("path")
+            match.pathRegex = try m.string("path_regex")
+            match.query = Dictionary(try m.strings("query"), uniquingKeysWith: { _, last in last })
+            match.headers = Dictionary(try m.strings("headers").map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { _, last in last })
+            if case .string(let text, _)? = m["body"] {
+                match.bodyContains = text
+            } else if let body = try m.object("body", allowed: ["contains", "json"]) {
+                match.bodyContains = try body.string("contains")
+                if case .object(let members, _)? = body["json"] {
+                    match.bodyJSON = members.map { (path: $0.key, value: JSONValue($0.value)) }
+                } else if body["json"] != nil {
+                    throw body.error("body.json must be an object of dotted paths and values", at: "json")
                 }
-                result[member.key] = member.value
             }
-            return result
         }
+        guard let faultsValue = fields["faults"], case .array(let faultItems, _) = faultsValue, !faultItems.isEmpty else {
+            throw fields.error("rule \"\(name)\" needs a non-empty \"faults\" array")
+        }
+        var faults: [any Fault] = []
+        for item in faultItems { faults.append(try fault(item, file: file)) }
+        let enabled: Bool
+        switch fields["enabled"] {
+        case nil: enabled = true
+        case .bool(let flag, _)?: enabled = flag
+        default: throw fields.error("enabled must be true or false", at: "enabled")
+        }
+        do throws(RuleError) {
+            return try Rule(name: name, file: file, match: match, faults: faults,
+                            probability: try fields.number("probability", range: 0...1) ?? 1,
+                            every: try fields.int("every", range: 1...1_000_000) ?? 1,
+                            after: try fields.int("after", range: 0...1_000_000_000) ?? 0,
+                            limit: try fields.int("limit", range: 0...1_000_000_000), enabled: enabled)
+        } catch {
+            throw RuleError(file: file, line: error.line > 0 ? error.line : (fields["match"]?.line ?? value.line), reason: error.reason)
+        }
+    }
 
-        func string(_ value: LineJSON?, _ what: String) throws(RuleError) -> String? {
-            guard let value else { return nil }
-            guard case .string(let text, _) = value else { throw error(value, "\(what) must be a string") }
-            return text
+    static func fault(_ value: LineJSON, file: String) throws(RuleError) -> any Fault {
+        guard case .object(let members, _) = value, let typeValue = members.first(where: { $0.key == "type" })?.value,
+              case .string(let name, _) = typeValue else { throw RuleError(file: file, line: value.line, reason: "a fault needs a \"type\"") }
+        guard let type = FaultTypes.named(name) else {
+            throw RuleError(file: file, line: value.line,
+                            reason: "unknown fault type \"\(name)\" (expected one of \(FaultTypes.all.map { $0.type }.joined(separator: ", ")))")
         }
-
-        func int(_ value: LineJSON?, _ what: String, range: ClosedRange<Int>) throws(RuleError) -> Int? {
-            guard let value else { return nil }
-            guard case .number(let number, _) = value, number == number.rounded(), range.contains(Int(exactly: number) ?? -1) else {
-                throw error(value, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return Int(number)
-        }
-
-        func strings(_ value: LineJSON?, _ what: String) throws(RuleError) -> [String: String] {
-            guard let value else { return [:] }
-            guard case .object(let members, _) = value else { throw error(value, "\(what) must be an object of strings") }
-            var result: [String: String] = [:]
-            for member in members {
-                guard case .string(let text, _) = member.value else { throw error(member.value, "\(what).\(member.key) must be a string") }
-                result[member.key] = text
-            }
-            return result
-        }
-
-        func rule(_ value: LineJSON) throws(RuleError) -> Rule {
-            let fields = try object(value, allowed: ["name", "match", "faults", "probability", "every", "after", "limit", "comment"])
-            guard let name = try string(fields["name"], "name"), !name.isEmpty else { throw error(value, "a rule needs a \"name\"") }
-            var match = RuleMatch()
-            if let matchValue = fields["match"] {
-                let m = try object(matchValue, allowed: ["method", "path", "path_regex", "query", "headers", "body"])
-                if let body = m["body"] { throw error(body, "matching on the body is not supported yet") }
-                match.method = try string(m["method"], "match.method")
-                match.path = try string(m["path"], "match.path")
-                match.pathRegex = try string(m["path_regex"], "match.path_regex")
-                match.query = try strings(m["query"], "match.query")
-                match.headers = Dictionary(uniqueKeysWithValues: try strings(m["headers"], "match.headers").map { ($0.key.lowercased(), $0.value) })
-            }
-            guard let faultsValue = fields["faults"], case .array(let faultItems, _) = faultsValue, !faultItems.isEmpty else {
-                throw error(value, "rule \"\(name)\" needs a non-empty \"faults\" array")
-            }
-            var faults: [Fault] = []
-            for item in faultItems { faults.append(try fault(item)) }
-            var probability = 1.0
-            if let p = fields["probability"] {
-                guard case .number(let number, _) = p, (0...1).contains(number) else { throw error(p, "probability must be a number from 0 to 1") }
-                probability = number
-            }
-            do throws(RuleError) {
-                return try Rule(name: name, file: file, match: match, faults: faults, probability: probability,
-                                every: try int(fields["every"], "every", range: 1...1_000_000) ?? 1,
-                                after: try int(fields["after"], "after", range: 0...1_000_000_000) ?? 0,
-                                limit: try int(fields["limit"], "limit", range: 0...1_000_000_000))
-            } catch {
-                throw RuleError(file: file, line: error.line > 0 ? error.line : (fields["match"]?.line ?? value.line), reason: error.reason)
-            }
-        }
-
-        func fault(_ value: LineJSON) throws(RuleError) -> Fault {
-            guard case .object(let members, _) = value, let typeValue = members.first(where: { $0.key == "type" })?.value,
-                  case .string(let type, _) = typeValue else { throw error(value, "a fault needs a \"type\"") }
-            switch type {
-            case "delay":
-                let f = try object(value, allowed: ["type", "ms", "jitter", "comment"])
-                guard let ms = try int(f["ms"], "delay.ms", range: 0...3_600_000) else { throw error(value, "delay needs \"ms\"") }
-                return .delay(ms: ms, jitterMs: try int(f["jitter"], "delay.jitter", range: 0...3_600_000) ?? 0)
-            case "abort":
-                let f = try object(value, allowed: ["type", "status", "body", "comment"])
-                return .abort(status: try int(f["status"], "abort.status", range: 100...599) ?? 503,
-                              body: try string(f["body"], "abort.body") ?? "")
-            case "timeout":
-                let f = try object(value, allowed: ["type", "ms", "action", "comment"])
-                guard let ms = try int(f["ms"], "timeout.ms", range: 0...3_600_000) else { throw error(value, "timeout needs \"ms\"") }
-                let action = try string(f["action"], "timeout.action") ?? "504"
-                guard action == "504" || action == "close" else { throw error(value, "timeout.action must be \"504\" or \"close\"") }
-                return .timeout(ms: ms, respond: action == "504")
-            case "reset", "throttle", "slice", "duplicate", "modify":
-                throw error(value, "fault type \"\(type)\" is not supported yet (supported: delay, abort, timeout)")
-            default:
-                throw error(value, "unknown fault type \"\(type)\"")
-            }
-        }
+        return try type.init(RuleFields(value, file: file, allowed: ["type"] + type.keys))
     }
 }

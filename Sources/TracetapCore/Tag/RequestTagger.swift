@@ -16,7 +16,7 @@ struct RequestTagger {
     /// Fields the proxy writes itself; the client's copies are dropped, not forwarded twice.
     private static let replaced: [[UInt8]] = [
         FieldName.host, FieldName.contentLength, FieldName.traceparent, FieldName.tracestate, FieldName.xRequestID,
-        FieldName.xForwardedFor, FieldName.xForwardedProto, FieldName.xForwardedHost,
+        FieldName.xForwardedFor, FieldName.xForwardedProto, FieldName.xForwardedHost, FieldName.xTracetapFault,
     ]
 
     func outgoingHead(_ request: RequestHead, framing: BodyFraming, tag: TraceTag, clientHost: String) -> [UInt8] {
