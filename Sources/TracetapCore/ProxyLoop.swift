@@ -21,7 +21,8 @@ final class ProxyShared: Sendable {
         let stats = ProxyStats()
         self.stats = stats
         capture = config.captureDirectory.map {
-            CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, stats: stats, startedAt: stats.startedAt)
+            CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, stats: stats, startedAt: stats.startedAt,
+                         rulesSeed: config.rules?.seed)
         }
         self.upstreamAddress = upstreamAddress
         self.listenFD = listenFD

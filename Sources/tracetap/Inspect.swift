@@ -70,7 +70,8 @@ enum Inspect {
         let session = try session(options, reader: reader)
         let (exchanges, skipped) = reader.exchanges(in: session)
         let shown = exchanges.filter(options.filter.matches)
-        print("session \(session): \(shown.count) of \(exchanges.count) exchanges" + (skipped > 0 ? " (\(skipped) unreadable lines skipped)" : ""))
+        print("session \(session): \(shown.count) of \(exchanges.count) exchanges" + (skipped > 0 ? " (\(skipped) unreadable lines skipped)" : "")
+              + (reader.rulesSeed(of: session).map { "; fault rules seed \($0) (repeat with --seed \($0))" } ?? ""))
         print(row(["#", "TIME", "METHOD", "PATH", "STATUS", "DURATION", "TRACE"]))
         for e in shown {
             let time = e.started.split(separator: "T").last.map { String($0.dropLast()) } ?? e.started

@@ -204,4 +204,63 @@ func ruleFolder(_ json: String) throws -> String {
         #expect(try client.readResponse().status == 418)
         #expect(proxy.child.waitForOutput("faults=teapot:abort"))
     }
+
+    /// One admin call on a fresh connection: status and JSON body.
+    static func admin(_ proxy: TestProxy, _ method: String, _ path: String, body: String = "") throws -> (Int, [String: Any]) {
+        let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
+        defer { admin.close() }
+        admin.send("\(method) \(path) HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let response = try admin.readResponse()
+        return (response.status, try response.json())
+    }
+
+    @Test func theAdminAPIListsCountsTogglesAndAddsTemporaryRules() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy(#"{"rules": [{"name": "teapot", "match": {"path": "/tea"}, "faults": [{"type": "abort", "status": 418}]}]}"#,
+                                   upstreamPort: upstream.port, seed: 99)
+        defer { proxy.stop() }
+        #expect(try proxy.get("/tea").status == 418)
+        #expect(try proxy.get("/coffee").status == 200)
+        var (status, json) = try Self.admin(proxy, "GET", "/api/rules")
+        var rules = json["rules"] as? [[String: Any]] ?? []
+        #expect(status == 200 && json["seed"] as? Int == 99)
+        #expect(rules.count == 1 && rules[0]["matched"] as? Int == 1 && rules[0]["applied"] as? Int == 1)
+
+        (status, _) = try Self.admin(proxy, "POST", "/api/rules/teapot/disable")
+        #expect(status == 200)
+        #expect(try proxy.get("/tea").status == 200)
+        (status, _) = try Self.admin(proxy, "POST", "/api/rules/teapot/enable")
+        #expect(try proxy.get("/tea").status == 418)
+
+        (status, json) = try Self.admin(proxy, "POST", "/api/rules", body: #"{"name": "slow-coffee", "match": {"path": "/coffee"}, "faults": [{"type": "abort", "status": 503}]}"#)
+        #expect(status == 201 && json["name"] as? String == "slow-coffee")
+        #expect(try proxy.get("/coffee").status == 503)
+        (status, json) = try Self.admin(proxy, "POST", "/api/rules", body: "{\"name\": \"bad\",\n \"faults\": [{\"type\": \"delay\"}]}")
+        #expect(status == 400 && (json["error"] as? String)?.contains(":2: delay needs \"ms\"") == true)
+        (status, json) = try Self.admin(proxy, "GET", "/api/rules")
+        rules = json["rules"] as? [[String: Any]] ?? []
+        #expect(rules.map { $0["name"] as? String } == ["teapot", "slow-coffee"])
+        (status, _) = try Self.admin(proxy, "DELETE", "/api/rules/slow-coffee")
+        #expect(status == 200)
+        #expect(try proxy.get("/coffee").status == 200)
+        (status, _) = try Self.admin(proxy, "DELETE", "/api/rules/teapot")
+        #expect(status == 404)  // file rules are changed in their files
+    }
+
+    @Test func theSeedIsStoredWithTheCapture() throws {
+        let store = temporaryStore()
+        let folder = try ruleFolder(#"{"rules": [{"name": "coin", "probability": 0.5, "faults": [{"type": "abort", "status": 500}]}]}"#)
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try ProxyProcess(upstreamPort: upstream.port, ["--rules", folder, "--seed", "4242", "--capture", store])
+        #expect(proxy.child.stderr.contains("seed 4242"))
+        let client = try proxy.connect()
+        client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().status > 0)
+        client.close()
+        proxy.stop()
+        let (status, out, _) = try Binary.run(["ls", "--capture", store])
+        #expect(status == 0 && out.contains("fault rules seed 4242 (repeat with --seed 4242)"), "\(out)")
+    }
 }

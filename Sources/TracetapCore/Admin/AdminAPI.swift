@@ -16,21 +16,22 @@ struct AdminAPI {
 
     let loop: ProxyLoop
 
-    func respond(to request: RequestHead) -> Reply {
+    func respond(to request: RequestHead, body: [UInt8]) -> Reply {
         if let token = loop.config.adminToken {
             let expected = Array("Bearer \(token)".utf8)
             guard let given = request.headers.first(Array("authorization".utf8)), given.elementsEqual(expected) else {
                 return Reply(status: 401, json: AdminAPI.errorJSON("missing or wrong admin token"))
             }
         }
-        let path = request.target.prefix { $0 != 63 }
-        switch (request.methodString, String(decoding: path, as: UTF8.self)) {
+        let path = String(decoding: request.target.prefix { $0 != 63 }, as: UTF8.self)
+        let method = request.methodString
+        switch (method, path) {
         case ("GET", "/api/status"):
             return Reply(status: 200, json: statusJSON())
-        case ("GET", "/api/rules"):
-            return Reply(status: 200, json: rulesJSON())
-        case (_, "/api/status"), (_, "/api/rules"):
+        case (_, "/api/status"):
             return Reply(status: 405, json: AdminAPI.errorJSON("use GET"))
+        case (_, _) where path == "/api/rules" || path.hasPrefix("/api/rules/"):
+            return RulesAPI(book: loop.config.rules).respond(method: method, path: path, body: body)
         default:
             return Reply(status: 404, json: AdminAPI.errorJSON("no such endpoint"))
         }
@@ -50,17 +51,6 @@ struct AdminAPI {
         "accept_failures":\(s.acceptFailures),\
         "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed)}" } ?? "null")}
         """
-    }
-
-    /// The rules in force with their counters: how many requests matched, how many got the faults.
-    private func rulesJSON() -> String {
-        guard let book = loop.config.rules else { return "{\"directory\":null,\"rules\":[]}" }
-        let rules = book.rules.map { rule in
-            "{\"name\":\(JSONText.quote(rule.name)),\"file\":\(JSONText.quote(rule.file)),"
-                + "\"faults\":[\(rule.faults.map { JSONText.quote($0.kind) }.joined(separator: ","))],"
-                + "\"matched\":\(rule.matched.load(ordering: .relaxed)),\"applied\":\(rule.hits)}"
-        }
-        return "{\"directory\":\(JSONText.quote(book.directory)),\"seed\":\(book.seed),\"rules\":[\(rules.joined(separator: ","))]}"
     }
 
     static func errorJSON(_ message: String) -> String { "{\"error\":\(JSONText.quote(message))}" }

@@ -4,6 +4,9 @@ import HTTPCodec
 final class AdminConnection: Connection {
     private var scanner = HeadScanner()
     private var closeWhenFlushed = false
+    /// A request whose body is still arriving, and the body's length.
+    private var pending: (head: RequestHead, bodyLength: Int)?
+    static let bodyLimit: UInt64 = 64 * 1024
 
     init(fd: Int32, loop: ProxyLoop) {
         super.init(fd: fd, loop: loop, events: Epoll.readable | Epoll.peerClosed)
@@ -23,26 +26,40 @@ final class AdminConnection: Connection {
     }
 
     private func answerRequests() {
-        while !closeWhenFlushed && !inbound.isEmpty {
-            let limits = loop.config.limits
-            let parsed: RequestHead?
-            do throws(HTTPError) {
-                parsed = try inbound.withReadableBytes { (bytes) throws(HTTPError) -> RequestHead? in
-                    guard let length = try scanner.scan(bytes, limits: limits, tooLongStartLine: 414, tooLargeHead: 431) else { return nil }
-                    let head = try HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: limits)
-                    inbound.consume(length)
-                    return head
+        while !closeWhenFlushed {
+            if pending == nil {
+                guard !inbound.isEmpty, let head = readHead() else { return updateInterest() }
+                switch try? head.bodyFraming() {
+                case .none?: pending = (head, 0)
+                case .contentLength(let length)? where length <= AdminConnection.bodyLimit: pending = (head, Int(length))
+                case .contentLength?: return reply(AdminAPI.Reply(status: 413, json: AdminAPI.errorJSON("admin bodies are at most 64 KiB")), close: true)
+                default: return reply(AdminAPI.Reply(status: 411, json: AdminAPI.errorJSON("send a Content-Length body")), close: true)
                 }
-            } catch {
-                return reply(AdminAPI.Reply(status: error.status, json: AdminAPI.errorJSON(error.reason)), close: true)
             }
-            guard let head = parsed else { return updateInterest() }
-            scanner.reset()
-            let hasBody = (try? head.bodyFraming()) != BodyFraming.none
-            let answer = AdminAPI(loop: loop).respond(to: head)
-            reply(answer, close: hasBody || !head.wantsKeepAlive)
+            guard let (head, length) = pending, inbound.readableCount >= length else { return updateInterest() }
+            pending = nil
+            let body = inbound.withReadableBytes { Array($0.prefix(length)) }
+            inbound.consume(length)
+            reply(AdminAPI(loop: loop).respond(to: head, body: body), close: !head.wantsKeepAlive)
         }
         updateInterest()
+    }
+
+    private func readHead() -> RequestHead? {
+        let limits = loop.config.limits
+        do throws(HTTPError) {
+            let head = try inbound.withReadableBytes { (bytes) throws(HTTPError) -> RequestHead? in
+                guard let length = try scanner.scan(bytes, limits: limits, tooLongStartLine: 414, tooLargeHead: 431) else { return nil }
+                let head = try HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: limits)
+                inbound.consume(length)
+                return head
+            }
+            if head != nil { scanner.reset() }
+            return head
+        } catch {
+            reply(AdminAPI.Reply(status: error.status, json: AdminAPI.errorJSON(error.reason)), close: true)
+            return nil
+        }
     }
 
     private func reply(_ reply: AdminAPI.Reply, close: Bool) {

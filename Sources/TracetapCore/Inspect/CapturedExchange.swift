@@ -125,6 +125,18 @@ public struct CaptureReader {
         return (result.sorted { $0.sequence < $1.sequence }, skipped)
     }
 
+    /// The fault rules' seed the session ran with (`--seed` repeats its choices); nil with rules off.
+    public func rulesSeed(of session: String) -> UInt64? {
+        let folder = directory + "/" + session
+        guard let first = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter({ $0.hasPrefix("exchanges-") }).min(),
+              let handle = FileHandle(forReadingAtPath: folder + "/" + first) else { return nil }
+        defer { try? handle.close() }
+        let head = handle.readData(ofLength: 4096)
+        guard let line = head.split(separator: UInt8(ascii: "\n")).first,
+              let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return nil }
+        return (object["rules_seed"] as? NSNumber)?.uint64Value
+    }
+
     /// An exchange by `SESSION:SEQ`, `SEQ` (newest session), trace ID or request ID (newest first).
     public func find(_ id: String) -> CapturedExchange? {
         let all = sessions()

@@ -9,10 +9,10 @@ enum CaptureFormat {
     static let version = 1
 
     /// The first line of every exchanges file.
-    static func fileHeader(session: String, file: Int, into out: inout [UInt8]) {
+    static func fileHeader(session: String, file: Int, rulesSeed: UInt64?, into out: inout [UInt8]) {
         out.append(contentsOf: "{\"tracetap_capture\":\(version),\"session\":".utf8)
         JSONBytes.string(session.utf8, utf8: true, into: &out)
-        out.append(contentsOf: ",\"file\":\(file),\"bodies\":\"\(bodiesName(file))\"}\n".utf8)
+        out.append(contentsOf: ",\"file\":\(file),\"bodies\":\"\(bodiesName(file))\",\"rules_seed\":\(rulesSeed.map(String.init) ?? "null")}\n".utf8)
     }
 
     static func exchangesName(_ file: Int) -> String { "exchanges-\(fourDigits(file)).jsonl" }

@@ -29,8 +29,12 @@ final class CaptureStore: Sendable {
     /// far behind, and memory must not grow without bound.
     private static let maxPendingBytes = 64 << 20
 
-    init(directory: String, rotateBytes: Int, stats: ProxyStats, startedAt: Double) {
+    /// The fault rules' seed, written in each file's header so that a chaos run can be repeated exactly.
+    let rulesSeed: UInt64?
+
+    init(directory: String, rotateBytes: Int, stats: ProxyStats, startedAt: Double, rulesSeed: UInt64?) {
         self.directory = directory
+        self.rulesSeed = rulesSeed
         self.rotateBytes = rotateBytes
         self.stats = stats
         session = Self.sessionName(startedAt)
@@ -209,7 +213,7 @@ private final class WriterState {
         bodiesSize = Int(lseek(bodies, 0, SEEK_END))
         if linesSize == 0 {
             var header: [UInt8] = []
-            CaptureFormat.fileHeader(session: store.session, file: number, into: &header)
+            CaptureFormat.fileHeader(session: store.session, file: number, rulesSeed: store.rulesSeed, into: &header)
             _ = append(header, to: lines, size: &linesSize)
         }
     }

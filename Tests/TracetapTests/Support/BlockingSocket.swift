@@ -115,6 +115,32 @@ final class BlockingSocket: @unchecked Sendable {
         return take(buffer.count)
     }
 
+    /// Everything until the peer closes, and whether it closed with a reset (ECONNRESET) rather than a FIN.
+    func readUntilClosed() -> (bytes: [UInt8], reset: Bool) {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { buffer.append(contentsOf: chunk[0..<n]); continue }
+            let reset = n < 0 && errno == ECONNRESET
+            return (take(buffer.count), reset)
+        }
+    }
+
+    /// Each read's size and when it arrived, until `total` bytes or the peer closes: how the bytes were paced.
+    func readsTimed(total: Int) -> [(at: Date, count: Int)] {
+        var reads: [(at: Date, count: Int)] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var received = buffer.count
+        while received < total {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            buffer.append(contentsOf: chunk[0..<n])
+            received += n
+            reads.append((Date(), n))
+        }
+        return reads
+    }
+
     /// True when the peer closes the connection within the timeout (and sends nothing more).
     func peerClosed() -> Bool {
         var byte: UInt8 = 0
