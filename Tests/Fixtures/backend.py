@@ -10,10 +10,15 @@ Prints `PORT <n>` once listening on 127.0.0.1. Routes:
   /slow?ms=N       sleeps, then echoes
   /status/N        answers status N with no body
   /ws              101 Switching Protocols, then echoes raw bytes until the client closes
+  /orders          POST creates an order (not idempotent: every POST makes a new one); GET counts them
 """
-import gzip, hashlib, json, sys, time
+import gzip, hashlib, json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
+
+
+ORDERS = []
+ORDERS_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,6 +116,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.sendall(data)
             self.close_connection = True
             return
+        if url.path == "/orders":
+            body = b"".join(self.body_pieces())
+            with ORDERS_LOCK:
+                if self.command == "POST":
+                    ORDERS.append(body.decode("utf-8", "replace"))
+                    return self.reply(201, json.dumps({"order": len(ORDERS), "status": "created"}).encode())
+                return self.reply(200, json.dumps({"orders": len(ORDERS)}).encode())
         if url.path == "/slow":
             time.sleep(int(query.get("ms", ["500"])[0]) / 1000)
         body = b"".join(self.body_pieces())

@@ -263,4 +263,28 @@ func ruleFolder(_ json: String) throws -> String {
         let (status, out, _) = try Binary.run(["ls", "--capture", store])
         #expect(status == 0 && out.contains("fault rules seed 4242 (repeat with --seed 4242)"), "\(out)")
     }
+
+    @Test func theShippedExamplesLoadAndCoverEveryFault() throws {
+        let rules = try RuleLoader.load(directory: Repo.root.appendingPathComponent("Rules/examples").path)
+        let kinds = Set(rules.flatMap { $0.faultDescriptions.map { String($0.prefix { $0 != " " }) } })
+        #expect(kinds == ["delay", "timeout", "abort", "reset", "throttle", "slice", "duplicate", "modify"])
+        // The default folder holds no active rules: a plain `tracetap proxy` breaks nothing.
+        #expect(try RuleLoader.load(directory: Repo.root.appendingPathComponent("Rules").path).isEmpty)
+    }
+
+    /// The README's tour: the shipped duplicate example exposes the fixture backend's non-idempotent POST.
+    @Test func aDuplicateExposesANonIdempotentPostOnARealBackend() throws {
+        let backend = try PythonBackend()
+        defer { backend.stop() }
+        let proxy = try ProxyProcess(upstreamPort: backend.port, ["--rules", Repo.root.appendingPathComponent("Rules/examples").path])
+        defer { proxy.stop() }
+        let client = try proxy.connect()
+        defer { client.close() }
+        client.send("POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n{\"item\":1}")
+        let created = try client.readResponse()
+        #expect(created.status == 201 && created.text.contains(#""order": 1"#))
+        #expect(proxy.child.waitForOutput("copy=3/3 DIFFER \"copy 2: order: 2 vs 1\""))
+        client.send("GET /orders HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try client.readResponse().text == #"{"orders": 3}"#)
+    }
 }

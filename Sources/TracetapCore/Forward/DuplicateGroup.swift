@@ -68,6 +68,7 @@ final class DuplicateGroup {
         let copyTag = tag.withNewSpan(random: &loop.random)
         var record = loop.newRecord(tag: copyTag, request: head, clientAddress: clientHost)
         record.faults = faults
+        record.requestBodyBytes = UInt64(body.count)
         record.requestBody.size = UInt64(body.count)
         record.requestBody.bytes = Array(body.prefix(loop.config.captureBodyCap))
         let outgoing = loop.tagger.outgoingHead(head, framing: body.isEmpty ? .none : .contentLength(UInt64(body.count)), tag: copyTag, clientHost: clientHost)
@@ -83,7 +84,9 @@ final class DuplicateGroup {
             if other.status != first.status || other.failure != first.failure {
                 return "copy \(index + 1): \(outcome(other)) vs \(outcome(first))"
             }
-            if !sameBody(first.responseBody, other.responseBody, ignoring: ignore) { return "copy \(index + 1): body differs" }
+            if let difference = bodyDifference(other.responseBody, first.responseBody, ignoring: ignore) {
+                return "copy \(index + 1): \(difference)"
+            }
         }
         return nil
     }
@@ -92,10 +95,13 @@ final class DuplicateGroup {
         record.failure.map { $0.rawValue } ?? "status \(record.status)"
     }
 
-    private static func sameBody(_ a: CapturedBody, _ b: CapturedBody, ignoring ignore: [String]) -> Bool {
-        if a.bytes == b.bytes && a.size == b.size { return true }
-        guard !a.truncated, !b.truncated, let left = try? LineJSON.parse(a.bytes), let right = try? LineJSON.parse(b.bytes) else { return false }
-        return JSONValue(left).removing(ignore) == JSONValue(right).removing(ignore)
+    /// nil when the bodies agree (as JSON without the ignored fields, or byte for byte), else where they differ.
+    private static func bodyDifference(_ a: CapturedBody, _ b: CapturedBody, ignoring ignore: [String]) -> String? {
+        if let left = try? LineJSON.parse(a.bytes), let right = try? LineJSON.parse(b.bytes), !a.truncated, !b.truncated {
+            return JSONValue(left).removing(ignore).firstDifference(from: JSONValue(right).removing(ignore))
+        }
+        if a.bytes == b.bytes && a.size == b.size { return nil }
+        return a.size == b.size ? "body differs (\(a.size) bytes each)" : "body size \(a.size) vs \(b.size) bytes"
     }
 }
 

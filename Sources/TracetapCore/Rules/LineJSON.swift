@@ -188,6 +188,37 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Where two values first differ, as a dotted path with both values (`order: 2 vs 1`); nil when equal.
+    func firstDifference(from other: JSONValue, at path: String = "") -> String? {
+        switch (self, other) {
+        case (.object(let a), .object(let b)):
+            for key in Set(a.keys).union(b.keys).sorted() {
+                let inner = path.isEmpty ? key : path + "." + key
+                guard let left = a[key], let right = b[key] else { return "\(inner): \(a[key] == nil ? "missing" : "present") vs \(b[key] == nil ? "missing" : "present")" }
+                if let found = left.firstDifference(from: right, at: inner) { return found }
+            }
+            return nil
+        case (.array(let a), .array(let b)):
+            for (index, pair) in zip(a, b).enumerated() {
+                if let found = pair.0.firstDifference(from: pair.1, at: path.isEmpty ? "\(index)" : "\(path).\(index)") { return found }
+            }
+            return a.count == b.count ? nil : "\(path.isEmpty ? "array" : path): \(a.count) vs \(b.count) items"
+        default:
+            return self == other ? nil : "\(path.isEmpty ? "body" : path): \(short) vs \(other.short)"
+        }
+    }
+
+    private var short: String {
+        switch self {
+        case .string(let text): "\"\(text.prefix(40))\""
+        case .number(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
+        case .bool(let flag): String(flag)
+        case .null: "null"
+        case .object: "{...}"
+        case .array: "[...]"
+        }
+    }
+
     /// The same value without the member at each dotted path.
     func removing(_ paths: [String]) -> JSONValue {
         paths.reduce(self) { $0.removing(path: $1.split(separator: ".").map(String.init)[...]) }
