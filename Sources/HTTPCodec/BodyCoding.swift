@@ -98,27 +98,25 @@ public struct HeadWriter: Sendable {
     static let http11Prefix = Array("HTTP/1.1 ".utf8)
 }
 
-/// Standard reason phrases for the statuses the proxy writes itself.
+/// Reason phrases of the IANA HTTP status code registry (RFC 9110 §15, plus 418, 425, 429, 451), for the
+/// statuses the proxy writes itself or a fault rule chooses.
 public func reasonPhrase(_ status: Int) -> String {
-    switch status {
-    case 100: return "Continue"
-    case 101: return "Switching Protocols"
-    case 200: return "OK"
-    case 204: return "No Content"
-    case 400: return "Bad Request"
-    case 403: return "Forbidden"
-    case 404: return "Not Found"
-    case 405: return "Method Not Allowed"
-    case 408: return "Request Timeout"
-    case 413: return "Content Too Large"
-    case 414: return "URI Too Long"
-    case 431: return "Request Header Fields Too Large"
-    case 500: return "Internal Server Error"
-    case 501: return "Not Implemented"
-    case 502: return "Bad Gateway"
-    case 503: return "Service Unavailable"
-    case 504: return "Gateway Timeout"
-    case 505: return "HTTP Version Not Supported"
-    default: return "Status \(status)"
-    }
+    reasonPhrases[status] ?? "Status \(status)"
 }
+
+private let reasonPhrases: [Int: String] = [
+    100: "Continue", 101: "Switching Protocols", 103: "Early Hints",
+    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information", 204: "No Content",
+    205: "Reset Content", 206: "Partial Content",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+    307: "Temporary Redirect", 308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout",
+    409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed", 413: "Content Too Large",
+    414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 417: "Expectation Failed",
+    418: "I'm a teapot", 421: "Misdirected Request", 422: "Unprocessable Content", 425: "Too Early",
+    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout", 505: "HTTP Version Not Supported", 511: "Network Authentication Required",
+]

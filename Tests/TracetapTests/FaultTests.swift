@@ -84,6 +84,21 @@ import TracetapCore
         #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK\r\n"))
     }
 
+    @Test func aResetPointBeyondTheResponseResetsAfterItsLastByte() throws {
+        let upstream = try FakeUpstream(handler: Self.ok)
+        defer { upstream.stop() }
+        let proxy = try Self.proxy(Self.rule("{}", #"{"type": "reset", "after_bytes": 100000}"#), upstreamPort: upstream.port)
+        defer { proxy.stop() }
+        for _ in 0..<5 {
+            let client = try proxy.connect(timeout: 5)
+            defer { client.close() }
+            client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            let (bytes, reset) = client.readUntilClosed()
+            #expect(String(decoding: bytes, as: UTF8.self).hasSuffix("\r\n\r\nok") && reset)
+        }
+        #expect(proxy.sink.wait(for: 5).allSatisfy { $0.failure == .faultReset && $0.status == 200 })
+    }
+
     @Test func throttleLimitsTheResponseAndTheRequestBody() throws {
         let upstream = try FakeUpstream(handler: Self.sized(20_000))
         defer { upstream.stop() }

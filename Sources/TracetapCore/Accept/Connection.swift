@@ -113,21 +113,7 @@ class Connection: EventHandler, TimerTarget {
     func flush() -> Bool {
         if writeBroken { return false }
         if pacedWait { return true }
-        var limit = Int.max
-        if let pacer {
-            switch pacer.allowance(written: bytesWritten, now: loop.events.now) {
-            case .unlimited:
-                if pacer.end != nil { self.pacer = nil }
-            case .reset:
-                self.pacer = nil
-                pacedWait = true
-                loop.after(nanos: 0, pacer.onReset)
-                return true
-            case .bytes(let allowed, let resumeAt):
-                limit = allowed
-                if allowed < outbound.readableCount { waitForPacer(until: resumeAt) }
-            }
-        }
+        guard var limit = pacedLimit() else { return true }
         while !outbound.isEmpty && limit > 0 {
             let n = outbound.withReadableBytes { Glibc.send(fd, $0.baseAddress, min($0.count, limit), Int32(MSG_NOSIGNAL)) }
             if n > 0 { outbound.consume(n); bytesWritten += UInt64(n); limit -= n; continue }
@@ -136,9 +122,29 @@ class Connection: EventHandler, TimerTarget {
             markWriteBroken()
             return false
         }
+        // The response's last byte may be a `reset` fault's moment.
+        if outbound.isEmpty, pacer?.end != nil, pacedLimit() == nil { return true }
         if outbound.isEmpty { outbound.releaseCapacityIfEmpty() }
         updateInterest()
         return true
+    }
+
+    /// How many bytes the pacer lets out now (all, without one); nil when output stops: a reset is due.
+    private func pacedLimit() -> Int? {
+        guard let pacer else { return .max }
+        switch pacer.allowance(written: bytesWritten, now: loop.events.now) {
+        case .unlimited:
+            if pacer.end != nil { self.pacer = nil }
+            return .max
+        case .reset:
+            self.pacer = nil
+            pacedWait = true
+            loop.after(nanos: 0, pacer.onReset)
+            return nil
+        case .bytes(let allowed, let resumeAt):
+            if allowed < outbound.readableCount { waitForPacer(until: resumeAt) }
+            return allowed
+        }
     }
 
     private func waitForPacer(until resumeAt: UInt64) {
@@ -166,6 +172,7 @@ class Connection: EventHandler, TimerTarget {
     func closeSocket() {
         guard !isClosed else { return }
         isClosed = true
+        pacer = nil
         clearDeadline()
         loop.events.unregister(fd)
         close(fd)

@@ -405,7 +405,7 @@ final class Exchange: UpstreamUser {
         if let status = plan.status { head.replaceStatus(status) }
         if plan.shapesResponse {
             client.pacer = OutputPacer(start: client.bytesQueued, now: now, bytesPerSecond: plan.responseBytesPerSecond,
-                                       slice: plan.slice, resetAfter: plan.resetAfterBytes) { [weak self] in self?.resetClient() }
+                                       slice: plan.slice, resetAfter: plan.resetAfterBytes) { [self] in resetClient() }
         }
         client.send(ResponseWriter.head(head, framing: clientFraming, tag: tag, connection: connection))
         responseStarted = true
@@ -482,14 +482,13 @@ final class Exchange: UpstreamUser {
             self.upstream = nil
             if upstreamReusable && requestForwarded { loop.pool.release(upstream) } else { upstream.close() }
         }
-        if let pacer = client.pacer {
-            pacer.end = client.bytesQueued
-            if plan.resetAfterBytes != nil {
-                // The response is queued; the exchange ends when the pacer reaches the reset point.
-                awaitingReset = true
-                _ = client.flush()
-                return
-            }
+        client.pacer?.end = client.bytesQueued
+        if plan.resetAfterBytes != nil && !client.isClosed {
+            // The response is queued; the exchange ends when the pacer reaches the reset point (at the
+            // latest, the response's last byte).
+            awaitingReset = true
+            _ = client.flush()
+            return
         }
         report()
         client.exchangeFinished(keepAlive: keepClientAlive && requestBody.isComplete && !tunneling)
