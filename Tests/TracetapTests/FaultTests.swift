@@ -114,6 +114,8 @@ import TracetapCore
         let downTime = Date().timeIntervalSince(started)
         #expect(response.body.count == 20_000)
         #expect(downTime >= 0.4 && downTime < 3, "20 kB at 40 kB/s took \(downTime)s")
+        // The record's timing is what the client saw, not when the proxy queued the last byte.
+        #expect(try #require(proxy.sink.wait(for: 1).first).timings.responseComplete >= 400_000)
 
         let client = try proxy.connect()
         defer { client.close() }

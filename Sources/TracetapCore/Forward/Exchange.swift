@@ -36,8 +36,10 @@ final class Exchange: UpstreamUser {
     /// A `delay` before the response: the upstream's answer waits, unread.
     private var holdingResponse = false
     private var responseDelayed = false
-    /// A `reset` fault cuts the response: the exchange ends when the connection is reset.
-    private var awaitingReset = false
+    /// The response is all queued but a fault still shapes it: the exchange ends when the `reset` happens,
+    /// or when a throttled or sliced response has been written out (so its timing is what the client saw).
+    private enum Lingering { case untilReset, untilWritten }
+    private var lingering: Lingering?
     private var duplicates: DuplicateGroup?
     /// Response bytes kept on the record: the capture cap, more while duplicates need comparing.
     private var responseKeepCap: Int
@@ -437,6 +439,11 @@ final class Exchange: UpstreamUser {
     }
 
     func clientDrained() {
+        if lingering == .untilWritten {
+            lingering = nil
+            record.timings.responseComplete = micros(now)
+            return finishWithClient()
+        }
         upstream?.peerBackpressure = false
         if tunneling { client.peerBackpressure = false }
     }
@@ -484,12 +491,19 @@ final class Exchange: UpstreamUser {
         }
         client.pacer?.end = client.bytesQueued
         if plan.resetAfterBytes != nil && !client.isClosed {
-            // The response is queued; the exchange ends when the pacer reaches the reset point (at the
-            // latest, the response's last byte).
-            awaitingReset = true
+            // The reset point comes at the latest with the response's last byte.
+            lingering = .untilReset
             _ = client.flush()
             return
         }
+        if client.pacer != nil && !client.outbound.isEmpty {
+            lingering = .untilWritten
+            return
+        }
+        finishWithClient()
+    }
+
+    private func finishWithClient() {
         report()
         client.exchangeFinished(keepAlive: keepClientAlive && requestBody.isComplete && !tunneling)
     }
@@ -497,9 +511,9 @@ final class Exchange: UpstreamUser {
     /// A `reset` fault's moment: RST the client connection, mid-response or after it.
     private func resetClient() {
         guard !client.isClosed else { return }
-        if !finished || awaitingReset {
+        if !finished || lingering == .untilReset {
             finished = true
-            awaitingReset = false
+            lingering = nil
             upstream?.close()
             upstream = nil
             record.failure = .faultReset
@@ -584,8 +598,8 @@ final class Exchange: UpstreamUser {
     }
 
     func clientClosed(reset: Bool) {
-        if awaitingReset {
-            awaitingReset = false
+        if lingering != nil {
+            lingering = nil
             return report()
         }
         guard !finished else { return }
