@@ -94,17 +94,15 @@ enum Inspect {
     static func show(_ args: inout Arguments) throws(UsageError) {
         let options = try parse(&args)
         guard let id = options.positional.first else { throw UsageError(message: "show needs an ID (see tracetap show --help)") }
-        guard let e = CaptureReader(directory: options.store).find(id) else {
+        let reader = CaptureReader(directory: options.store)
+        guard let e = reader.find(id) else {
             throw UsageError(message: "no exchange '\(id)' in \(options.store)")
         }
         print("\(e.id)  \(e.started)  trace \(e.traceID)  span \(e.spanID)  request \(e.requestID)")
         print("client \(e.client) -> upstream \(e.upstream) (\(e.upstreamReused ? "reused" : "new") connection)"
               + (e.faults.isEmpty ? "" : "  faults: \(e.faults.joined(separator: ", "))"))
         if let error = e.error { print("error: \(error): \(e.errorMessage ?? "")") }
-        if let mark = e.duplicate {
-            print("duplicate: copy \(mark.copy) of \(mark.of) (tracetap ls --trace \(e.traceID) lists them all); "
-                  + (mark.difference.map { "responses DIFFER: \($0)" } ?? "responses agree"))
-        }
+        if let mark = e.duplicate { printDuplicates(of: e, mark: mark, reader: reader, mask: options.mask) }
         print("\n> \(e.method) \(e.target) \(e.request?.version ?? "")")
         if let request = e.request { printMessage(request, prefix: "> ", mask: options.mask) }
         if let response = e.response {
@@ -118,6 +116,17 @@ enum Inspect {
                              ("connect", "upstream connect"), ("tls", "  of which TLS"), ("request_sent", "request sent"),
                              ("first_response_byte", "first response byte"), ("response_complete", "response complete")] {
             if let value = e.timings[key], value >= 0 { print("  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(millis(value))") }
+        }
+    }
+
+    /// A `duplicate` group side by side: each copy's status, time and response body, and the verdict.
+    private static func printDuplicates(of e: CapturedExchange, mark: (copy: Int, of: Int, difference: String?), reader: CaptureReader, mask: SecretMask) {
+        print("duplicate: copy \(mark.copy) of \(mark.of); " + (mark.difference.map { "responses DIFFER: \($0)" } ?? "responses agree"))
+        let group = reader.exchanges(in: e.session).exchanges.filter { $0.traceID == e.traceID && $0.duplicate != nil }
+        for copy in group.sorted(by: { ($0.duplicate?.copy ?? 0) < ($1.duplicate?.copy ?? 0) }) {
+            let body = copy.response.map { String(decoding: mask.body($0.body).prefix(60), as: UTF8.self) } ?? ""
+            let status = copy.status == 0 ? (copy.error ?? "---") : "\(copy.status)"
+            print("  copy \(copy.duplicate?.copy ?? 0)  #\(copy.sequence)  \(status)  \(millis(copy.durationMicros))  \(body)")
         }
     }
 

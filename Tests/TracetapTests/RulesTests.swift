@@ -276,7 +276,8 @@ func ruleFolder(_ json: String) throws -> String {
     @Test func aDuplicateExposesANonIdempotentPostOnARealBackend() throws {
         let backend = try PythonBackend()
         defer { backend.stop() }
-        let proxy = try ProxyProcess(upstreamPort: backend.port, ["--rules", Repo.root.appendingPathComponent("Rules/examples").path])
+        let store = temporaryStore()
+        let proxy = try ProxyProcess(upstreamPort: backend.port, ["--rules", Repo.root.appendingPathComponent("Rules/examples").path, "--capture", store])
         defer { proxy.stop() }
         let client = try proxy.connect()
         defer { client.close() }
@@ -286,5 +287,12 @@ func ruleFolder(_ json: String) throws -> String {
         #expect(proxy.child.waitForOutput("copy=3/3 DIFFER \"copy 2: order: 2 vs 1\""))
         client.send("GET /orders HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(try client.readResponse().text == #"{"orders": 3}"#)
+        proxy.stop()
+        // The three copies side by side in the capture.
+        let trace = try #require(created.header("traceresponse")?.split(separator: "-")[1])
+        let (status, out, _) = try Binary.run(["show", String(trace), "--capture", store])
+        #expect(status == 0)
+        #expect(out.contains("duplicate: copy 3 of 3; responses DIFFER: copy 2: order: 2 vs 1"), "\(out)")
+        for copy in 1...3 { #expect(out.contains("copy \(copy)  #\(copy)  201  ") && out.contains(#"{"order": \#(copy), "status": "created"}"#)) }
     }
 }
