@@ -53,7 +53,7 @@ public struct ProxyConfig: Sendable {
     public var captureRotateBytes = 64 << 20
     /// The fault rules in force; nil for none.
     public var rules: RuleBook?
-    /// Honour `X-Tracetap-Fault: delay=300ms` (and abort=503, timeout=200ms) on single requests.
+    /// Honour `X-Tracetap-Fault: delay=300ms, duplicate=2` (any fault but modify) on single requests.
     public var allowHeaderFaults = false
     var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording

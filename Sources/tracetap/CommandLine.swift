@@ -70,7 +70,7 @@ enum ProxyFlags {
       --rules DIR               fault rule files (*.json, reloaded on change; default Rules)
       --no-rules                no fault rules
       --seed N                  seed for every probabilistic choice (default: random, printed at start)
-      --allow-header-faults     honour 'X-Tracetap-Fault: delay=300ms|abort=503|timeout=200ms' on a request
+      --allow-header-faults     honour 'X-Tracetap-Fault: delay=300ms, duplicate=2, ...' on single requests
       --quiet                   no access log on stderr
       -h, --help                this help
 
