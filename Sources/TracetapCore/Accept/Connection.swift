@@ -109,6 +109,34 @@ class Connection: EventHandler, TimerTarget {
 
     func send(_ bytes: [UInt8]) { bytes.withUnsafeBytes { send($0) } }
 
+    /// Takes a whole request head off the front of the input; nil while it is incomplete.
+    func takeRequestHead(_ scanner: inout HeadScanner) throws(HTTPError) -> RequestHead? {
+        try takeHead(&scanner, tooLongStartLine: 414, tooLargeHead: 431) { (bytes, limits) throws(HTTPError) in
+            try HeadParser.parseRequest(bytes, limits: limits)
+        }
+    }
+
+    /// Takes a whole response head off the front of the input; nil while it is incomplete. An oversized
+    /// head is the upstream's fault: 502.
+    func takeResponseHead(_ scanner: inout HeadScanner) throws(HTTPError) -> ResponseHead? {
+        try takeHead(&scanner, tooLongStartLine: 502, tooLargeHead: 502) { (bytes, limits) throws(HTTPError) in
+            try HeadParser.parseResponse(bytes, limits: limits)
+        }
+    }
+
+    private func takeHead<Head>(_ scanner: inout HeadScanner, tooLongStartLine: Int, tooLargeHead: Int,
+                                _ parse: (UnsafeRawBufferPointer, HeadLimits) throws(HTTPError) -> Head) throws(HTTPError) -> Head? {
+        let limits = loop.config.limits
+        let found = try inbound.withReadableBytes { (bytes) throws(HTTPError) -> (Head, Int)? in
+            guard let length = try scanner.scan(bytes, limits: limits, tooLongStartLine: tooLongStartLine, tooLargeHead: tooLargeHead) else { return nil }
+            return (try parse(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits), length)
+        }
+        guard let (head, length) = found else { return nil }
+        inbound.consume(length)
+        scanner.reset()
+        return head
+    }
+
     /// Writes queued output (as much as a pacer allows); false when the peer is gone.
     func flush() -> Bool {
         if writeBroken { return false }

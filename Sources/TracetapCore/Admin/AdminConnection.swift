@@ -46,16 +46,8 @@ final class AdminConnection: Connection {
     }
 
     private func readHead() -> RequestHead? {
-        let limits = loop.config.limits
         do throws(HTTPError) {
-            let head = try inbound.withReadableBytes { (bytes) throws(HTTPError) -> RequestHead? in
-                guard let length = try scanner.scan(bytes, limits: limits, tooLongStartLine: 414, tooLargeHead: 431) else { return nil }
-                let head = try HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: limits)
-                inbound.consume(length)
-                return head
-            }
-            if head != nil { scanner.reset() }
-            return head
+            return try takeRequestHead(&scanner)
         } catch {
             reply(AdminAPI.Reply(status: error.status, json: AdminAPI.errorJSON(error.reason)), close: true)
             return nil

@@ -135,14 +135,7 @@ final class DuplicateCopy: UpstreamUser {
         record.timings.headReceived = 0
         record.timings.bodyReceived = 0
         connectStartedAt = loop.events.now
-        do {
-            let (connection, reused) = try loop.pool.acquire(for: self, fresh: false)
-            upstream = connection
-            record.upstreamReused = reused
-            if reused { upstreamConnected() }
-        } catch {
-            upstreamFailed(error, kind: ExchangeRecord.Failure(connectError: error.kind))
-        }
+        takeUpstream(from: loop.pool, fresh: false) { upstream = $0; record.upstreamReused = $1 }
     }
 
     func upstreamConnected() {
@@ -162,17 +155,9 @@ final class DuplicateCopy: UpstreamUser {
         if record.timings.firstResponseByte < 0 && !upstream.inbound.isEmpty { record.timings.firstResponseByte = micros() }
         do throws(HTTPError) {
             while body == nil {
-                let limits = loop.config.limits
-                let parsed: ResponseHead? = try upstream.inbound.withReadableBytes { (input) throws(HTTPError) -> ResponseHead? in
-                    guard let length = try scanner.scan(input, limits: limits, tooLongStartLine: 502, tooLargeHead: 502) else { return nil }
-                    let head = try HeadParser.parseResponse(UnsafeRawBufferPointer(rebasing: input[0..<length]), limits: limits)
-                    upstream.inbound.consume(length)
-                    return head
-                }
-                guard let head = parsed else {
+                guard let head = try upstream.takeResponseHead(&scanner) else {
                     return eof ? finish(.upstreamClosedEarly, "upstream closed the connection before the response was complete") : ()
                 }
-                scanner.reset()
                 if (100..<200).contains(head.status) { continue }
                 record.response = head
                 record.status = head.status

@@ -165,14 +165,7 @@ final class Exchange: UpstreamUser {
 
     private func connectUpstream(fresh: Bool) {
         connectStartedAt = now
-        do {
-            let (connection, reused) = try loop.pool.acquire(for: self, fresh: fresh)
-            upstream = connection
-            record.upstreamReused = reused
-            if reused { upstreamConnected() }
-        } catch {
-            upstreamFailed(error, kind: ExchangeRecord.Failure(connectError: error.kind))
-        }
+        takeUpstream(from: loop.pool, fresh: fresh) { upstream = $0; record.upstreamReused = $1 }
     }
 
     func upstreamConnected() {
@@ -347,14 +340,7 @@ final class Exchange: UpstreamUser {
             }
             let head: ResponseHead
             do throws(HTTPError) {
-                let limits = loop.config.limits
-                let parsed: ResponseHead? = try upstream.inbound.withReadableBytes { (bytes) throws(HTTPError) -> ResponseHead? in
-                    guard let length = try responseScanner.scan(bytes, limits: limits, tooLongStartLine: 502, tooLargeHead: 502) else { return nil }
-                    let head = try HeadParser.parseResponse(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: limits)
-                    upstream.inbound.consume(length)
-                    return head
-                }
-                guard let parsed else {
+                guard let parsed = try upstream.takeResponseHead(&responseScanner) else {
                     if eof { upstreamFailed(SocketError("upstream closed the connection in the middle of the response head"), kind: .upstreamClosedEarly) }
                     return
                 }
@@ -362,7 +348,6 @@ final class Exchange: UpstreamUser {
             } catch {
                 return upstreamFailed(SocketError("upstream sent a malformed response: \(error.reason)"), kind: .upstreamMalformed)
             }
-            responseScanner.reset()
             if head.status == 101 {
                 guard let request, HopByHop.requestsUpgrade(request.headers) else {
                     return upstreamFailed(SocketError("upstream switched protocols without being asked"), kind: .upstreamMalformed)

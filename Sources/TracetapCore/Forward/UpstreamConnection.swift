@@ -10,6 +10,20 @@ protocol UpstreamUser: AnyObject {
     func upstreamTimedOut(connecting: Bool)
 }
 
+extension UpstreamUser {
+    /// Takes a connection from the pool. `keep` stores it (and whether it was reused) before a reused one
+    /// reports itself connected; a connection that cannot even be started is reported as a failure.
+    func takeUpstream(from pool: UpstreamPool, fresh: Bool, keep: (UpstreamConnection, Bool) -> Void) {
+        do {
+            let (connection, reused) = try pool.acquire(for: self, fresh: fresh)
+            keep(connection, reused)
+            if reused { upstreamConnected() }
+        } catch {
+            upstreamFailed(error, kind: ExchangeRecord.Failure(connectError: error.kind))
+        }
+    }
+}
+
 /// A connection to the backend: connecting, serving one exchange, or idle in the pool.
 final class UpstreamConnection: Connection {
     private(set) var isConnected = false

@@ -73,22 +73,14 @@ final class ClientConnection: Connection {
         if skip > 0 { inbound.consume(skip) }
         guard !inbound.isEmpty else { return false }
         if headStartedAt == 0 { startHeadClock() }
-        let limits = loop.config.limits
         let head: RequestHead
         do throws(HTTPError) {
-            let result: RequestHead? = try inbound.withReadableBytes { (bytes) throws(HTTPError) -> RequestHead? in
-                guard let length = try scanner.scan(bytes, limits: limits, tooLongStartLine: 414, tooLargeHead: 431) else { return nil }
-                let parsed = try HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: limits)
-                inbound.consume(length)
-                return parsed
-            }
-            guard let result else { return false }
+            guard let result = try takeRequestHead(&scanner) else { return false }
             head = result
         } catch {
             rejectMalformed(error)
             return false
         }
-        scanner.reset()
         clearDeadline()
         let framing: BodyFraming
         do throws(HTTPError) { framing = try head.bodyFraming() } catch {
