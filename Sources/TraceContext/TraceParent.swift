@@ -57,11 +57,6 @@ public struct TraceID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { String(decoding: hexBytes, as: UTF8.self) }
-    /// 32 lowercase hex digits appended to `out`, without an intermediate array.
-    public func appendHex(to out: inout [UInt8]) {
-        Hex.append(high, to: &out)
-        Hex.append(low, to: &out)
-    }
 
     public static func parse(_ text: String) -> TraceID? {
         let bytes = Array(text.utf8)
@@ -82,7 +77,6 @@ public struct SpanID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { String(decoding: hexBytes, as: UTF8.self) }
-    public func appendHex(to out: inout [UInt8]) { Hex.append(value, to: &out) }
 }
 
 /// Lowercase hex, as Trace Context requires (uppercase is invalid on input).

@@ -528,13 +528,14 @@ final class Exchange: UpstreamUser {
         upstream?.close()
         upstream = nil
         let keepAlive = keepClientAlive && requestBody.isComplete && kind != .malformedRequest && kind != .requestTimeout
-        client.send(body.map { ResponseWriter.own(status: status, body: $0, tag: tag, close: !keepAlive) }
-                    ?? ResponseWriter.error(status: status, message: message, tag: tag, close: !keepAlive))
         record.status = status
         record.failure = kind
         record.failureMessage = kind == nil ? nil : message
         record.timings.responseComplete = micros(now)
+        // Recorded before the client can read the answer, so its next request's record comes after this one.
         report()
+        client.send(body.map { ResponseWriter.own(status: status, body: $0, tag: tag, close: !keepAlive) }
+                    ?? ResponseWriter.error(status: status, message: message, tag: tag, close: !keepAlive))
         client.exchangeFinished(keepAlive: keepAlive)
     }
 
