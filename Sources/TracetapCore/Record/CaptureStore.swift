@@ -132,7 +132,7 @@ private final class WriterState {
             if !records.isEmpty && !closing { store.giveBack(records) }
             if closing { break }
             // Idle: sleep until a record arrives. Busy: let a few milliseconds of records gather.
-            if records.isEmpty { store.waitForWork() } else { usleep(10_000) }
+            if records.isEmpty { store.waitForWork() } else { usleep(2_000) }
         }
         closeFiles()
         store.writerFinished()
