@@ -6,7 +6,7 @@ import TracetapCore
 enum Inspect {
     static let help = """
     Usage:
-      tracetap ls [SESSION] [--status 5xx|404] [--path '/api/*'] [--method POST] [--trace ID] [--slower 200ms]
+      tracetap ls [SESSION] [--status 5xx|404] [--path '/api/*'] [--exclude '/static/*'] [--method POST] [--trace ID] [--slower 200ms]
       tracetap show ID [--show-secrets] [--mask-field NAME]...
       tracetap export SESSION --format har|curl|jsonl [--out FILE] [--show-secrets] [--mask-field NAME]...
 
@@ -26,7 +26,9 @@ enum Inspect {
         var out: String?
     }
 
-    static func parse(_ args: inout Arguments) throws(UsageError) -> Options {
+    /// The flags every reading command shares; `extra` takes a command's own flags (true: it took this one).
+    static func parse(_ args: inout Arguments,
+                      extra: (String, String?, inout Arguments) throws(UsageError) -> Bool = { _, _, _ in false }) throws(UsageError) -> Options {
         var options = Options()
         while let arg = args.next() {
             let parts = arg.split(separator: "=", maxSplits: 1).map(String.init)
@@ -36,6 +38,7 @@ enum Inspect {
             case "--capture": options.store = try args.value(for: flag, inline: inline)
             case "--status": options.filter.status = try args.value(for: flag, inline: inline)
             case "--path": options.filter.path = try args.value(for: flag, inline: inline)
+            case "--exclude": options.filter.excluded.append(try args.value(for: flag, inline: inline))
             case "--method": options.filter.method = try args.value(for: flag, inline: inline)
             case "--trace": options.filter.trace = try args.value(for: flag, inline: inline)
             case "--slower":
@@ -48,6 +51,7 @@ enum Inspect {
                 guard let format = Export.Format(rawValue: text) else { throw UsageError(message: "--format: '\(text)' is not har, curl or jsonl") }
                 options.format = format
             default:
+                if try extra(flag, inline, &args) { continue }
                 if arg.hasPrefix("--") { throw UsageError(message: "unknown flag \(arg) (see tracetap ls --help)") }
                 options.positional.append(arg)
             }

@@ -10,6 +10,7 @@ Usage: tracetap [COMMAND] [flags]
   ls        list recorded exchanges (tracetap ls --help)
   show      print one recorded exchange with headers, bodies and timings
   export    write a session as HAR 1.2, curl commands or JSON Lines
+  replay    re-send a session to a build and report what changed (tracetap replay --help)
   rules     tracetap rules check [DIR]: validate fault rule files without running a proxy
   help      this text
 
@@ -83,6 +84,12 @@ case "ls", "show", "export":
         default: try Inspect.export(&args)
         }
     } catch { fail(error.message) }
+case "replay":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, Replay.help)
+        exit(0)
+    }
+    do { exit(try Replay.run(&args)) } catch { fail(error.message) }
 case "rules":
     guard args.next() == "check" else { fail("usage: tracetap rules check [DIR]") }
     let directory = args.next() ?? "Rules"

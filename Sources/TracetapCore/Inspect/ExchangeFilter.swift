@@ -6,6 +6,8 @@ public struct ExchangeFilter: Sendable {
     public var status: String?
     /// A glob (`/api/*`) matched against the path without the query.
     public var path: String?
+    /// Paths matching these globs are left out (`/health`, `/static/*`).
+    public var excluded: [String] = []
     public var method: String?
     /// A trace ID or its prefix.
     public var trace: String?
@@ -17,6 +19,7 @@ public struct ExchangeFilter: Sendable {
     public func matches(_ e: CapturedExchange) -> Bool {
         if let status, !Self.status(e.status, matches: status) { return false }
         if let path, fnmatch(path, e.path, 0) != 0 { return false }
+        if excluded.contains(where: { fnmatch($0, e.path, 0) == 0 }) { return false }
         if let method, e.method.uppercased() != method.uppercased() { return false }
         if let trace, !e.traceID.hasPrefix(trace.lowercased()) { return false }
         if let slowerThanMicros, e.durationMicros <= slowerThanMicros { return false }

@@ -189,22 +189,38 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// Where two values first differ, as a dotted path with both values (`order: 2 vs 1`); nil when equal.
-    func firstDifference(from other: JSONValue, at path: String = "") -> String? {
+    func firstDifference(from other: JSONValue) -> String? {
+        differences(from: other, limit: 1).first.map { "\($0.path): \($0.this) vs \($0.other)" }
+    }
+
+    /// Up to `limit` places where the values differ: dotted path (`body` for the whole value), this value,
+    /// the other. Objects compare member by member, arrays by position, numbers by value.
+    func differences(from other: JSONValue, limit: Int) -> [(path: String, this: String, other: String)] {
+        var found: [(path: String, this: String, other: String)] = []
+        collectDifferences(from: other, at: "", limit: limit, into: &found)
+        return found
+    }
+
+    private func collectDifferences(from other: JSONValue, at path: String, limit: Int, into found: inout [(path: String, this: String, other: String)]) {
+        guard found.count < limit else { return }
+        func inner(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
         switch (self, other) {
         case (.object(let a), .object(let b)):
             for key in Set(a.keys).union(b.keys).sorted() {
-                let inner = path.isEmpty ? key : path + "." + key
-                guard let left = a[key], let right = b[key] else { return "\(inner): \(a[key] == nil ? "missing" : "present") vs \(b[key] == nil ? "missing" : "present")" }
-                if let found = left.firstDifference(from: right, at: inner) { return found }
+                guard let left = a[key], let right = b[key] else {
+                    found.append((inner(key), a[key] == nil ? "(absent)" : a[key]!.short, b[key] == nil ? "(absent)" : b[key]!.short))
+                    if found.count >= limit { return }
+                    continue
+                }
+                left.collectDifferences(from: right, at: inner(key), limit: limit, into: &found)
             }
-            return nil
         case (.array(let a), .array(let b)):
             for (index, pair) in zip(a, b).enumerated() {
-                if let found = pair.0.firstDifference(from: pair.1, at: path.isEmpty ? "\(index)" : "\(path).\(index)") { return found }
+                pair.0.collectDifferences(from: pair.1, at: inner("\(index)"), limit: limit, into: &found)
             }
-            return a.count == b.count ? nil : "\(path.isEmpty ? "array" : path): \(a.count) vs \(b.count) items"
+            if a.count != b.count && found.count < limit { found.append((path.isEmpty ? "array" : path, "\(a.count) items", "\(b.count) items")) }
         default:
-            return self == other ? nil : "\(path.isEmpty ? "body" : path): \(short) vs \(other.short)"
+            if self != other { found.append((path.isEmpty ? "body" : path, short, other.short)) }
         }
     }
 

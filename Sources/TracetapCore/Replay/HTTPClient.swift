@@ -1,0 +1,133 @@
+import Glibc
+import HTTPCodec
+
+/// A blocking HTTP/1.1 client connection for replay: one request at a time, kept alive while the server
+/// allows, responses read with our own codec. Replay is a command-line tool, so threads may block.
+final class HTTPClient {
+    struct Response {
+        var status: Int
+        var headers: [(name: String, value: String)]
+        var body: [UInt8]
+        var micros: Int64
+    }
+
+    private let address: SocketAddress
+    private let timeoutSeconds: Int
+    private var fd: Int32 = -1
+    private var input = ByteBuffer()
+
+    init(address: SocketAddress, timeoutSeconds: Int = 30) {
+        self.address = address
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    deinit { disconnect() }
+
+    private func disconnect() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        input = ByteBuffer()
+    }
+
+    private func connectIfNeeded() throws(SocketError) {
+        guard fd < 0 else { return }
+        let socketFD = socket(Int32(address.family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else { throw SocketError.errno("socket") }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(socketFD, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Sockets.setNoDelay(socketFD)
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, address.length) }
+        }
+        guard rc == 0 else {
+            let error = SocketError.errno("connecting to \(address) failed")
+            close(socketFD)
+            throw error
+        }
+        fd = socketFD
+    }
+
+    /// Sends `request` (a whole message) and reads the response. A kept-alive connection the server closed
+    /// meanwhile is reopened once, before any response byte.
+    func exchange(_ request: [UInt8], isHead: Bool) throws(SocketError) -> Response {
+        let reused = fd >= 0
+        do {
+            return try attempt(request, isHead: isHead)
+        } catch {
+            disconnect()
+            guard reused, error.kind == .reset else { throw error }
+            return try attempt(request, isHead: isHead)
+        }
+    }
+
+    private func attempt(_ request: [UInt8], isHead: Bool) throws(SocketError) -> Response {
+        try connectIfNeeded()
+        let started = Sockets.monotonicNanos()
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SocketError("sending the request failed", kind: .reset) }
+            sent += n
+        }
+        var scanner = HeadScanner()
+        var head: ResponseHead?
+        while head == nil {
+            do throws(HTTPError) {
+                let found = try input.withReadableBytes { (bytes) throws(HTTPError) -> (ResponseHead, Int)? in
+                    guard let length = try scanner.scan(bytes, limits: HeadLimits(), tooLongStartLine: 502, tooLargeHead: 502) else { return nil }
+                    return (try HeadParser.parseResponse(UnsafeRawBufferPointer(rebasing: bytes[0..<length])), length)
+                }
+                if let (parsed, length) = found {
+                    input.consume(length)
+                    scanner.reset()
+                    // Interim responses (100 Continue, 103) are skipped.
+                    if !(100..<200).contains(parsed.status) { head = parsed }
+                    continue
+                }
+            } catch {
+                throw SocketError("malformed response: \(error.reason)", kind: .other)
+            }
+            guard try fill() else { throw SocketError("the server closed the connection before responding", kind: .reset) }
+        }
+        let response = head!
+        var decoder: BodyDecoder
+        do throws(HTTPError) { decoder = BodyDecoder(framing: try response.bodyFraming(requestIsHead: isHead), errorStatus: 502) } catch {
+            throw SocketError("malformed response: \(error.reason)", kind: .other)
+        }
+        var body: [UInt8] = []
+        while !decoder.isComplete {
+            do throws(HTTPError) {
+                let used = try input.withReadableBytes { (bytes) throws(HTTPError) -> Int in try decoder.decode(bytes) { body.append(contentsOf: $0) } }
+                input.consume(used)
+            } catch {
+                throw SocketError("malformed response body: \(error.reason)", kind: .other)
+            }
+            if decoder.isComplete { break }
+            if try !fill() {
+                guard decoder.finishAtEOF() else { throw SocketError("the server closed the connection mid-body", kind: .other) }
+            }
+        }
+        let micros = Int64((Sockets.monotonicNanos() - started) / 1000)
+        if !response.wantsKeepAlive { disconnect() }
+        return Response(status: response.status, headers: response.headers.pairs, body: body, micros: micros)
+    }
+
+    /// Reads more input; false at end of stream.
+    private func fill() throws(SocketError) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                chunk.withUnsafeBytes { input.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                return true
+            }
+            if n == 0 { return false }
+            if errno == EINTR { continue }
+            if errno == EAGAIN { throw SocketError("no response within \(timeoutSeconds)s", kind: .timeout) }
+            throw SocketError.errno("reading the response failed")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import HTTPCodec
+import TraceContext
+
+/// The bytes of a captured request as it goes to the replay target: same method, target, headers (order
+/// and case) and body, with the Host rewritten, fresh trace headers linked to the original trace, and
+/// cookies the replay's own responses set carried over.
+enum ReplayRequest {
+    /// Sent with every replayed request: the trace ID of the exchange it replays.
+    public static let replayOfHeader = "X-Tracetap-Replay-Of"
+
+    /// Never copied: the connection's own framing and hop-by-hop fields, and the old trace.
+    static let dropped: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
+        "proxy-connection", "proxy-authorization", "traceparent", "tracestate", "expect", replayOfHeader.lowercased(),
+    ]
+
+    static func bytes(for e: CapturedExchange, authority: String, cookies: CookieJar, random: inout FastRandom) -> [UInt8] {
+        var out = latin1("\(e.method) \(e.target) HTTP/1.1\r\nHost: \(authority)\r\n")
+        for header in e.request?.headers ?? [] where !dropped.contains(header.name.lowercased()) {
+            let value = header.name.lowercased() == "cookie" ? cookies.rewrite(header.value) : header.value
+            out += latin1("\(header.name): \(value)\r\n")
+        }
+        let tag = TraceTag.make(traceparents: [], tracestates: [], requestIDs: [], random: &random)
+        out += Array("traceparent: ".utf8) + tag.traceparent + Array("\r\n\(replayOfHeader): \(e.traceID)\r\n".utf8)
+        let body = e.request?.body ?? []
+        if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(e.method) { out += Array("Content-Length: \(body.count)\r\n".utf8) }
+        return out + Array("\r\n".utf8) + body
+    }
+
+    /// Header text read back from a capture maps bytes to U+0000...U+00FF (Latin-1); this undoes it.
+    static func latin1(_ text: String) -> [UInt8] { text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+}
+
+/// Cookies the replayed responses set, so a recorded login-then-act flow works against a fresh backend:
+/// each recorded `Cookie` header keeps its names, with the values the replay target gave out.
+struct CookieJar {
+    private var values: [String: String] = [:]
+
+    mutating func remember(_ headers: [(name: String, value: String)]) {
+        for header in headers where header.name.lowercased() == "set-cookie" {
+            let pair = header.value.prefix { $0 != ";" }
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            let name = pair[..<equals].trimmingCharacters(in: .whitespaces)
+            if !name.isEmpty { values[name] = String(pair[pair.index(after: equals)...]) }
+        }
+    }
+
+    func rewrite(_ cookieHeader: String) -> String {
+        guard !values.isEmpty else { return cookieHeader }
+        return cookieHeader.split(separator: ";").map { part in
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            guard let equals = trimmed.firstIndex(of: "="), let value = values[String(trimmed[..<equals])] else { return trimmed }
+            return "\(trimmed[..<equals])=\(value)"
+        }.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Glibc
+import TracetapCore
+
+/// `tracetap replay`: re-send a captured session to a build and report what changed.
+enum Replay {
+    static let help = """
+    Usage: tracetap replay [SESSION] --target URL [flags]
+
+    Re-sends the session's requests (default: the newest session) to URL one after another, in capture
+    order: same method, target, headers and body; Host rewritten; a fresh traceparent and
+    X-Tracetap-Replay-Of: ORIGINAL_TRACE_ID; cookies the target sets carried into later requests.
+    Each response is compared with the recorded one.
+
+      --target URL            where to send them (http://HOST:PORT)
+      --capture DIR           the capture store (default Captures)
+      --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
+      --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
+      --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
+      --report FILE           write the results as JSON
+      --timeout DUR           per response (default 30s)
+
+    Exit status: 0 when every response matched (noise aside), 1 when some regressed or failed, 2 on usage errors.
+    """
+
+    static func run(_ args: inout Arguments) throws(UsageError) -> Int32 {
+        var target: UpstreamURL?
+        var diff = ResponseDiff()
+        var reportPath: String?
+        var timeout = 30.0
+        let options = try Inspect.parse(&args) { (flag, inline, args) throws(UsageError) -> Bool in
+            switch flag {
+            case "--target":
+                let text = try args.value(for: flag, inline: inline)
+                guard let url = UpstreamURL(text) else { throw UsageError(message: "--target: '\(text)' is not an http:// URL") }
+                target = url
+            case "--ignore-header": diff.ignoredHeaders.insert(try args.value(for: flag, inline: inline).lowercased())
+            case "--ignore-field": diff.ignoredFields.append(try args.value(for: flag, inline: inline))
+            case "--report": reportPath = try args.value(for: flag, inline: inline)
+            case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+            default: return false
+            }
+            return true
+        }
+        guard let target else { throw UsageError(message: "replay needs --target URL (see tracetap replay --help)") }
+        let reader = CaptureReader(directory: options.store)
+        let session = try Inspect.session(options, reader: reader)
+        let exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
+        print("replaying \(exchanges.count) exchanges of \(session) to \(target)")
+        var replayer = Replayer(target: target)
+        replayer.diff = diff
+        replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
+        let results: [Replayer.Result]
+        do {
+            results = try replayer.run(exchanges) { print(line($0)) }
+        } catch {
+            throw UsageError(message: error.message)
+        }
+        summarize(results)
+        if let reportPath {
+            guard FileManager.default.createFile(atPath: reportPath, contents: Replayer.reportJSON(results, target: target)) else {
+                throw UsageError(message: "cannot write \(reportPath)")
+            }
+        }
+        return results.contains { $0.verdict == .regression || $0.verdict == .error } ? 1 : 0
+    }
+
+    private static func line(_ r: Replayer.Result) -> String {
+        let recorded = r.exchange.status == 0 ? "---" : "\(r.exchange.status)"
+        let now = r.status == 0 ? "---" : "\(r.status)"
+        var text = "  #\(r.exchange.sequence) \(r.endpoint) \(recorded) -> \(now)  "
+        switch r.verdict {
+        case .identical: text += "identical"
+        case .noise: text += "identical (noise aside)"
+        case .regression: text += "REGRESSION  " + r.differences.prefix(3).map(\.description).joined(separator: "; ")
+        case .error: text += "ERROR  \(r.message ?? "")"
+        case .skipped: text += "skipped: \(r.message ?? "")"
+        }
+        return text
+    }
+
+    private static func summarize(_ results: [Replayer.Result]) {
+        func count(_ verdict: Replayer.Result.Verdict) -> Int { results.filter { $0.verdict == verdict }.count }
+        print("\n\(results.count) requests: \(count(.identical)) identical, \(count(.noise)) differ only in noise, "
+              + "\(count(.regression)) regressions, \(count(.error)) errors, \(count(.skipped)) skipped")
+        let failing = results.filter { $0.verdict == .regression || $0.verdict == .error }
+        guard !failing.isEmpty else { return }
+        print("by endpoint:")
+        for (endpoint, group) in Dictionary(grouping: failing, by: \.endpoint).sorted(by: { $0.key < $1.key }) {
+            let total = results.filter { $0.endpoint == endpoint }.count
+            let first = group[0].differences.first?.description ?? group[0].message ?? ""
+            print("  \(endpoint)  \(group.count) of \(total)  first: \(first)")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+import TracetapCore
+
+/// `tracetap replay` against real backends over loopback.
+@Suite struct ReplayTests {
+    /// A small app with a login session: POST /login sets a fresh session cookie, GET /me and POST /orders
+    /// need it (401 otherwise). Orders get random IDs and timestamps: noise a replay must ignore.
+    final class App: Sendable {
+        let plan: String
+        private let session = Mutex<String?>(nil)
+        init(plan: String) { self.plan = plan }
+
+        var handler: @Sendable (BlockingSocket, FakeUpstream) -> Void {
+            { [self] socket, upstream in
+                while let head = try? socket.read(until: "\r\n\r\n") {
+                    var body: [UInt8] = []
+                    if let length = FakeUpstream.contentLength(head), length > 0 { body = (try? socket.read(exactly: length)) ?? [] }
+                    upstream.note(head + String(decoding: body, as: UTF8.self))
+                    socket.send(respond(head))
+                }
+            }
+        }
+
+        private func respond(_ head: String) -> String {
+            let line = head.components(separatedBy: "\r\n")[0]
+            let current = session.withLock { $0 }
+            let authorised = current.map { head.contains("Cookie: theme=dark; sid=\($0)") } ?? false
+            func json(_ status: String, _ body: String, _ extra: String = "") -> String {
+                "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nDate: \(Date())\r\n\(extra)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            switch line {
+            case "POST /login HTTP/1.1":
+                let sid = UUID().uuidString
+                session.withLock { $0 = sid }
+                return json("200 OK", #"{"user": "ann"}"#, "Set-Cookie: sid=\(sid); HttpOnly\r\n")
+            case "GET /me HTTP/1.1":
+                return authorised ? json("200 OK", #"{"user": "ann", "plan": "\#(plan)"}"#) : json("401 Unauthorized", #"{"error": "login"}"#)
+            case "POST /orders HTTP/1.1":
+                return authorised ? json("201 Created", #"{"id": "\#(UUID().uuidString)", "item": 1, "created_at": \#(Date().timeIntervalSince1970)}"#)
+                    : json("401 Unauthorized", #"{"error": "login"}"#)
+            default:
+                return json("404 Not Found", "{}")
+            }
+        }
+    }
+
+    /// Records login, me, order through a capturing proxy in front of `app`; returns the store.
+    static func record(against app: App) throws -> String {
+        let store = temporaryStore()
+        let upstream = try FakeUpstream(handler: app.handler)
+        defer { upstream.stop() }
+        let proxy = try TestProxy(upstreamPort: upstream.port) { $0.captureDirectory = store }
+        let client = try proxy.connect()
+        client.send("POST /login HTTP/1.1\r\nHost: shop\r\nContent-Length: 14\r\n\r\n{\"user\":\"ann\"}")
+        let login = try client.readResponse()
+        let sid = try #require(login.header("Set-Cookie")?.split(separator: ";").first?.dropFirst(4))
+        client.send("GET /me HTTP/1.1\r\nHost: shop\r\nCookie: theme=dark; sid=\(sid)\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        client.send("POST /orders HTTP/1.1\r\nHost: shop\r\nCookie: theme=dark; sid=\(sid)\r\nContent-Length: 10\r\n\r\n{\"item\":1}")
+        #expect(try client.readResponse().status == 201)
+        client.close()
+        proxy.stop()
+        return store
+    }
+
+    @Test func aLoginFlowReplaysAgainstAFreshBackendAndRegressionsAreCaught() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let noise = ["--ignore-field", "id", "--ignore-field", "created_at"]
+
+        let fresh = try FakeUpstream(handler: App(plan: "pro").handler)
+        defer { fresh.stop() }
+        let report = temporaryStore() + ".json"
+        let (status, out, errors) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(fresh.port)", "--report", report] + noise)
+        #expect(status == 0, "\(out)\(errors)")
+        #expect(out.contains("3 requests: 2 identical, 1 differ only in noise, 0 regressions, 0 errors, 0 skipped"), "\(out)")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect((json["counts"] as? [String: Int]) == ["identical": 2, "noise-only": 1])
+
+        // Without the noise masks the random order ID is a difference; with them, a changed plan still is.
+        let changed = try FakeUpstream(handler: App(plan: "free").handler)
+        defer { changed.stop() }
+        let (badStatus, badOut, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(changed.port)"] + noise)
+        #expect(badStatus == 1)
+        #expect(badOut.contains(#"#2 GET /me 200 -> 200  REGRESSION  body plan: "pro" -> "free""#), "\(badOut)")
+        #expect(badOut.contains(#"GET /me  1 of 1  first: body plan: "pro" -> "free""#))
+        #expect(!badOut.contains("POST /orders 201 -> 201  REGRESSION"))
+    }
+
+    @Test func replayedRequestsAreByteExactWithAFreshTraceLinkedToTheOriginal() throws {
+        let store = temporaryStore()
+        let recorded = try FakeUpstream(handler: RulesTests.ok)
+        defer { recorded.stop() }
+        let proxy = try TestProxy(upstreamPort: recorded.port) { $0.captureDirectory = store }
+        let body: [UInt8] = [0x00, 0xFF, 0x0D, 0x0A, 0x80, 0x41]
+        let client = try proxy.connect()
+        client.send(Array("PUT /blob?v=1&x=%20 HTTP/1.1\r\nHost: shop\r\nX-Custom:  spaced  \r\nx-lower: \u{e9}\r\nContent-Length: 6\r\n\r\n".utf8) + body)
+        #expect(try client.readResponse().status == 200)
+        client.close()
+        proxy.stop()
+        let original = try #require(CaptureReader(directory: store).find("1"))
+
+        let target = try FakeUpstream(handler: RulesTests.ok)
+        defer { target.stop() }
+        let (status, _, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(target.port)"])
+        #expect(status == 0)
+        let seen = try #require(target.notes.first)
+        let lines = seen.components(separatedBy: "\r\n")
+        #expect(lines[0] == "PUT /blob?v=1&x=%20 HTTP/1.1")
+        #expect(lines[1] == "Host: 127.0.0.1:\(target.port)")
+        #expect(lines[2] == "X-Custom: spaced" && lines[3] == "x-lower: \u{e9}")
+        #expect(lines.contains("X-Tracetap-Replay-Of: \(original.traceID)"))
+        let traceparent = try #require(lines.first { $0.hasPrefix("traceparent: 00-") })
+        #expect(!traceparent.contains(original.traceID))
+        #expect(seen.hasSuffix(String(decoding: body, as: UTF8.self)))
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        let (status, _, errors) = try Binary.run(["replay", "--capture", temporaryStore()])
+        #expect(status == 2 && errors.contains("replay needs --target URL"))
+        let (badTarget, _, targetErrors) = try Binary.run(["replay", "--target", "ftp://x"])
+        #expect(badTarget == 2 && targetErrors.contains("is not an http:// URL"))
+    }
+}
