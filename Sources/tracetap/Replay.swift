@@ -17,7 +17,11 @@ enum Replay {
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
       --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
+      --via URL               send through a running tracetap proxy (its fault rules apply) in front of the target
+      --pace recorded         keep the recorded gaps between requests; --speed 2x plays them twice as fast
+      --max                   as fast as possible, one request after another (the default)
       --report FILE           write the results as JSON
+      --junit FILE            write the results as JUnit XML (one test case per request)
       --timeout DUR           per response (default 30s)
 
     Exit status: 0 when every response matched (noise aside), 1 when some regressed or failed, 2 on usage errors.
@@ -27,6 +31,10 @@ enum Replay {
         var target: UpstreamURL?
         var diff = ResponseDiff()
         var reportPath: String?
+        var junitPath: String?
+        var via: UpstreamURL?
+        var recordedPace = false
+        var speed = 1.0
         var timeout = 30.0
         let options = try Inspect.parse(&args) { (flag, inline, args) throws(UsageError) -> Bool in
             switch flag {
@@ -37,6 +45,23 @@ enum Replay {
             case "--ignore-header": diff.ignoredHeaders.insert(try args.value(for: flag, inline: inline).lowercased())
             case "--ignore-field": diff.ignoredFields.append(try args.value(for: flag, inline: inline))
             case "--report": reportPath = try args.value(for: flag, inline: inline)
+            case "--junit": junitPath = try args.value(for: flag, inline: inline)
+            case "--via":
+                let text = try args.value(for: flag, inline: inline)
+                guard let url = UpstreamURL(text) else { throw UsageError(message: "--via: '\(text)' is not an http:// URL") }
+                via = url
+            case "--pace":
+                let text = try args.value(for: flag, inline: inline)
+                guard text == "recorded" else { throw UsageError(message: "--pace: only 'recorded' (or --max)") }
+                recordedPace = true
+            case "--speed":
+                let text = try args.value(for: flag, inline: inline)
+                guard let value = Double(text.hasSuffix("x") ? String(text.dropLast()) : text), value > 0 else {
+                    throw UsageError(message: "--speed: '\(text)' is not a factor such as 2x or 0.5x")
+                }
+                speed = value
+                recordedPace = true
+            case "--max": recordedPace = false
             case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
             default: return false
             }
@@ -46,9 +71,11 @@ enum Replay {
         let reader = CaptureReader(directory: options.store)
         let session = try Inspect.session(options, reader: reader)
         let exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
-        print("replaying \(exchanges.count) exchanges of \(session) to \(target)")
+        print("replaying \(exchanges.count) exchanges of \(session) to \(target)" + (via.map { " via \($0)" } ?? ""))
         var replayer = Replayer(target: target)
         replayer.diff = diff
+        replayer.via = via
+        replayer.pace = recordedPace ? speed : nil
         replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
         let results: [Replayer.Result]
         do {
@@ -60,6 +87,11 @@ enum Replay {
         if let reportPath {
             guard FileManager.default.createFile(atPath: reportPath, contents: Replayer.reportJSON(results, target: target)) else {
                 throw UsageError(message: "cannot write \(reportPath)")
+            }
+        }
+        if let junitPath {
+            guard FileManager.default.createFile(atPath: junitPath, contents: Data(Replayer.junitXML(results).utf8)) else {
+                throw UsageError(message: "cannot write \(junitPath)")
             }
         }
         return results.contains { $0.verdict == .regression || $0.verdict == .error } ? 1 : 0

@@ -123,4 +123,77 @@ import TracetapCore
         let (badTarget, _, targetErrors) = try Binary.run(["replay", "--target", "ftp://x"])
         #expect(badTarget == 2 && targetErrors.contains("is not an http:// URL"))
     }
+
+    @Test func junitOutputIsAcceptedByAJUnitParser() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let changed = try FakeUpstream(handler: App(plan: "free").handler)
+        defer { changed.stop() }
+        let junit = temporaryStore() + ".xml"
+        let (status, _, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(changed.port)",
+                                             "--ignore-field", "id", "--ignore-field", "created_at", "--junit", junit])
+        #expect(status == 1)
+        // junitparser (PyPI), the parser CI tools built on Python use, reads it back.
+        let script = """
+            import sys
+            from junitparser import JUnitXml, Failure
+            xml = JUnitXml.fromfile(sys.argv[1])
+            cases = [(suite.name, case.name, any(isinstance(r, Failure) for r in case.result)) for suite in xml for case in suite]
+            print(len(cases), sum(1 for c in cases if c[2]))
+            for suite, name, failed in cases:
+                if failed: print(suite, "|", name)
+            """
+        let python = try ChildProcess(["python3", "-c", script, junit])
+        #expect(python.waitForExit(seconds: 30) == 0, "\(python.stderr)")
+        let lines = python.stdout.split(separator: "\n")
+        #expect(lines.first == "3 1", "\(python.stdout)\(python.stderr)")
+        #expect(lines.dropFirst().first == "GET /me | #2 GET /me")
+    }
+
+    @Test func recordedPacingIsKeptAndCanBeSpedUp() throws {
+        let store = temporaryStore()
+        let recorded = try FakeUpstream(handler: RulesTests.ok)
+        defer { recorded.stop() }
+        let proxy = try TestProxy(upstreamPort: recorded.port) { $0.captureDirectory = store }
+        for i in 0..<3 {
+            if i > 0 { usleep(300_000) }
+            #expect(try proxy.get("/tick/\(i)").status == 200)
+        }
+        proxy.stop()
+
+        func gaps(_ flags: [String]) throws -> [Double] {
+            let arrivals = Mutex<[Date]>([])
+            let target = try FakeUpstream { socket, upstream in
+                while let head = try? socket.read(until: "\r\n\r\n") {
+                    arrivals.withLock { $0.append(Date()) }
+                    upstream.note(head)
+                    socket.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                }
+            }
+            defer { target.stop() }
+            let (status, out, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(target.port)"] + flags)
+            #expect(status == 0, "\(out)")
+            let times = arrivals.withLock { $0 }
+            return zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }
+        }
+        let recordedGaps = try gaps(["--pace", "recorded"])
+        #expect(recordedGaps.count == 2 && recordedGaps.allSatisfy { $0 >= 0.27 && $0 < 0.6 }, "\(recordedGaps)")
+        let doubled = try gaps(["--speed", "2x"])
+        #expect(doubled.count == 2 && doubled.allSatisfy { $0 >= 0.12 && $0 < 0.3 }, "\(doubled)")
+        let unpaced = try gaps(["--max"])
+        #expect(unpaced.count == 2 && unpaced.allSatisfy { $0 < 0.1 }, "\(unpaced)")
+    }
+
+    @Test func replayViaAProxyRunsUnderItsFaultRules() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let fresh = try FakeUpstream(handler: App(plan: "pro").handler)
+        defer { fresh.stop() }
+        let book = try RuleBook(directory: try ruleFolder(#"{"rules": [{"name": "me-down", "match": {"path": "/me"}, "faults": [{"type": "abort", "status": 503}]}]}"#), seed: 1)
+        let chaos = try TestProxy(upstreamPort: fresh.port) { $0.rules = book }
+        defer { chaos.stop() }
+        let (status, out, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(fresh.port)",
+                                               "--via", "http://127.0.0.1:\(chaos.port)", "--ignore-field", "id", "--ignore-field", "created_at"])
+        #expect(status == 1)
+        #expect(out.contains("#2 GET /me 200 -> 503  REGRESSION  status: 200 -> 503"), "\(out)")
+        #expect(chaos.sink.wait(for: 3).map(\.faults) == [[], ["me-down:abort"], []])
+    }
 }

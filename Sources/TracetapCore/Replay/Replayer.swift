@@ -20,15 +20,22 @@ public struct Replayer {
     }
 
     public var target: UpstreamURL
+    /// Send through this running proxy instead (its rules apply: replay under chaos); it forwards to its
+    /// own upstream, which should be the target.
+    public var via: UpstreamURL?
     public var diff = ResponseDiff()
     public var timeoutSeconds = 30
+    /// Keep the recorded gaps between requests, divided by this (2: twice as fast); nil: as fast as possible.
+    public var pace: Double?
 
     public init(target: UpstreamURL) { self.target = target }
 
     /// Replays `exchanges` in order; `progress` sees each result as it comes.
     public func run(_ exchanges: [CapturedExchange], progress: (Result) -> Void = { _ in }) throws(SocketError) -> [Result] {
-        guard !target.isTLS else { throw SocketError("replay to https targets is not supported yet; replay to http:// (or through a tracetap proxy in front of it)") }
-        let client = HTTPClient(address: try SocketAddress.resolve(target.hostPort), timeoutSeconds: timeoutSeconds)
+        let endpoint = via ?? target
+        guard !endpoint.isTLS else { throw SocketError("replay to https targets is not supported yet; replay to http:// (or through a tracetap proxy in front of it)") }
+        let client = HTTPClient(address: try SocketAddress.resolve(endpoint.hostPort), timeoutSeconds: timeoutSeconds)
+        let startedAt = Sockets.monotonicNanos()
         var cookies = CookieJar()
         var random = FastRandom()
         var unfiltered = diff
@@ -36,6 +43,11 @@ public struct Replayer {
         unfiltered.ignoredFields = []
         var results: [Result] = []
         for e in exchanges {
+            if let pace, let first = exchanges.first {
+                let due = startedAt + UInt64(max(0, (e.startedUnix - first.startedUnix) / pace) * 1e9)
+                let now = Sockets.monotonicNanos()
+                if due > now { usleep(UInt32(min((due - now) / 1000, 60_000_000))) }
+            }
             var result = Result(exchange: e, verdict: .identical, status: 0, micros: 0, differences: [])
             if e.request?.bodyTruncated == true {
                 result.verdict = .skipped
@@ -65,6 +77,50 @@ public struct Replayer {
             results.append(result)
         }
         return results
+    }
+
+    /// `--junit FILE`: one test case per replayed request, grouped by endpoint, for CI systems.
+    public static func junitXML(_ results: [Result]) -> String {
+        func escape(_ text: String) -> String {
+            var out = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "&": out += "&amp;"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\"": out += "&quot;"
+                case _ where scalar.value < 0x20 && scalar != "\n" && scalar != "\t": out += " "  // not allowed in XML 1.0
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out
+        }
+        let failures = results.filter { $0.verdict == .regression }.count
+        let errors = results.filter { $0.verdict == .error }.count
+        let skipped = results.filter { $0.verdict == .skipped }.count
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<testsuites name=\"tracetap replay\" tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\">\n"
+        for (endpoint, group) in Dictionary(grouping: results, by: \.endpoint).sorted(by: { $0.key < $1.key }) {
+            xml += "  <testsuite name=\"\(escape(endpoint))\" tests=\"\(group.count)\" failures=\"\(group.filter { $0.verdict == .regression }.count)\" "
+                + "errors=\"\(group.filter { $0.verdict == .error }.count)\" skipped=\"\(group.filter { $0.verdict == .skipped }.count)\">\n"
+            for r in group {
+                let seconds = String(format: "%.6f", Double(r.micros) / 1e6)
+                xml += "    <testcase classname=\"\(escape(endpoint))\" name=\"\(escape("#\(r.exchange.sequence) \(r.exchange.method) \(r.exchange.target)"))\" time=\"\(seconds)\""
+                switch r.verdict {
+                case .identical, .noise:
+                    xml += "/>\n"
+                case .regression:
+                    let text = r.differences.map(\.description).joined(separator: "\n")
+                    xml += ">\n      <failure message=\"\(escape(r.differences.first?.description ?? "differs"))\">\(escape(text))</failure>\n    </testcase>\n"
+                case .error:
+                    xml += ">\n      <error message=\"\(escape(r.message ?? "error"))\"/>\n    </testcase>\n"
+                case .skipped:
+                    xml += ">\n      <skipped message=\"\(escape(r.message ?? ""))\"/>\n    </testcase>\n"
+                }
+            }
+            xml += "  </testsuite>\n"
+        }
+        return xml + "</testsuites>\n"
     }
 
     /// `--report FILE`: the results as JSON, for scripts and CI.
