@@ -17,6 +17,8 @@ enum Replay {
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
       --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
+      --learn-noise           send every request twice to the target (a reference build), save the fields that
+                              differ between the two answers as SESSION/noise.json; later replays ignore them
       --via URL               send through a running tracetap proxy (its fault rules apply) in front of the target
       --pace recorded         keep the recorded gaps between requests; --speed 2x plays them twice as fast
       --max                   as fast as possible, one request after another (the default)
@@ -34,6 +36,7 @@ enum Replay {
         var junitPath: String?
         var via: UpstreamURL?
         var recordedPace = false
+        var learnNoise = false
         var speed = 1.0
         var timeout = 30.0
         let options = try Inspect.parse(&args) { (flag, inline, args) throws(UsageError) -> Bool in
@@ -62,6 +65,7 @@ enum Replay {
                 speed = value
                 recordedPace = true
             case "--max": recordedPace = false
+            case "--learn-noise": learnNoise = true
             case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
             default: return false
             }
@@ -71,10 +75,20 @@ enum Replay {
         let reader = CaptureReader(directory: options.store)
         let session = try Inspect.session(options, reader: reader)
         let exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
+        let noisePath = options.store + "/" + session + "/" + NoiseMasks.fileName
+        if learnNoise { return try learn(exchanges, target: target, via: via, timeout: timeout, saveTo: noisePath) }
         print("replaying \(exchanges.count) exchanges of \(session) to \(target)" + (via.map { " via \($0)" } ?? ""))
         var replayer = Replayer(target: target)
         replayer.diff = diff
         replayer.via = via
+        do {
+            if let masks = try NoiseMasks.load(from: noisePath) {
+                replayer.noise = masks
+                print("ignoring the noise learned in \(noisePath) (\(masks.endpoints.count) endpoints)")
+            }
+        } catch {
+            throw UsageError(message: "\(noisePath) does not parse; fix or delete it (tracetap replay --learn-noise writes it)")
+        }
         replayer.pace = recordedPace ? speed : nil
         replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
         let results: [Replayer.Result]
@@ -95,6 +109,22 @@ enum Replay {
             }
         }
         return results.contains { $0.verdict == .regression || $0.verdict == .error } ? 1 : 0
+    }
+
+    private static func learn(_ exchanges: [CapturedExchange], target: UpstreamURL, via: UpstreamURL?, timeout: Double,
+                              saveTo path: String) throws(UsageError) -> Int32 {
+        print("learning noise: each of \(exchanges.count) requests twice to \(target)")
+        var replayer = Replayer(target: target)
+        replayer.via = via
+        replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
+        let masks: NoiseMasks
+        do { masks = try replayer.learnNoise(exchanges) } catch { throw UsageError(message: error.message) }
+        for (endpoint, mask) in masks.endpoints.sorted(by: { $0.key < $1.key }) {
+            print("  \(endpoint): " + (mask.fields.sorted().map { "body \($0)" } + mask.headers.sorted().map { "header \($0)" }).joined(separator: ", "))
+        }
+        do { try masks.save(to: path) } catch { throw UsageError(message: "cannot write \(path): \(error)") }
+        print("saved to \(path); later replays of this session ignore these fields")
+        return 0
     }
 
     private static func line(_ r: Replayer.Result) -> String {

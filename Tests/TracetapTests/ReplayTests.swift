@@ -196,4 +196,24 @@ import TracetapCore
         #expect(out.contains("#2 GET /me 200 -> 503  REGRESSION  status: 200 -> 503"), "\(out)")
         #expect(chaos.sink.wait(for: 3).map(\.faults) == [[], ["me-down:abort"], []])
     }
+
+    @Test func learnedNoiseHidesRandomIDsAndTimestampsButNotAChangedField() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let reference = try FakeUpstream(handler: App(plan: "pro").handler)
+        defer { reference.stop() }
+        let (learnStatus, learnOut, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(reference.port)", "--learn-noise"])
+        #expect(learnStatus == 0)
+        #expect(learnOut.contains("POST /orders: body created_at, body id"), "\(learnOut)")
+        let session = try #require(CaptureReader(directory: store).sessions().first)
+        let masks = try #require(try NoiseMasks.load(from: "\(store)/\(session)/noise.json"))
+        #expect(masks.endpoints.keys.sorted() == ["POST /orders"])
+
+        // No --ignore-field given: the learned masks apply by themselves.
+        let changed = try FakeUpstream(handler: App(plan: "free").handler)
+        defer { changed.stop() }
+        let (status, out, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(changed.port)"])
+        #expect(status == 1)
+        #expect(out.contains("#3 POST /orders 201 -> 201  identical (noise aside)"), "\(out)")
+        #expect(out.contains(#"#2 GET /me 200 -> 200  REGRESSION  body plan: "pro" -> "free""#))
+    }
 }

@@ -24,6 +24,8 @@ public struct Replayer {
     /// own upstream, which should be the target.
     public var via: UpstreamURL?
     public var diff = ResponseDiff()
+    /// Learned noise, per endpoint, on top of `diff`'s ignore lists.
+    public var noise = NoiseMasks()
     public var timeoutSeconds = 30
     /// Keep the recorded gaps between requests, divided by this (2: twice as fast); nil: as fast as possible.
     public var pace: Double?
@@ -32,9 +34,7 @@ public struct Replayer {
 
     /// Replays `exchanges` in order; `progress` sees each result as it comes.
     public func run(_ exchanges: [CapturedExchange], progress: (Result) -> Void = { _ in }) throws(SocketError) -> [Result] {
-        let endpoint = via ?? target
-        guard !endpoint.isTLS else { throw SocketError("replay to https targets is not supported yet; replay to http:// (or through a tracetap proxy in front of it)") }
-        let client = HTTPClient(address: try SocketAddress.resolve(endpoint.hostPort), timeoutSeconds: timeoutSeconds)
+        let client = try makeClient()
         let startedAt = Sockets.monotonicNanos()
         var cookies = CookieJar()
         var random = FastRandom()
@@ -60,7 +60,7 @@ public struct Replayer {
                     result.status = response.status
                     result.micros = response.micros
                     let recordedStatus = e.response == nil ? e.status : e.responseStatus
-                    result.differences = diff.differences(recordedStatus: recordedStatus, recorded: e.response, replayedStatus: response.status,
+                    result.differences = noise.diff(for: result.endpoint, base: diff).differences(recordedStatus: recordedStatus, recorded: e.response, replayedStatus: response.status,
                                                           replayedHeaders: response.headers, replayedBody: response.body)
                     if !result.differences.isEmpty {
                         result.verdict = .regression
@@ -77,6 +77,39 @@ public struct Replayer {
             results.append(result)
         }
         return results
+    }
+
+    private func makeClient() throws(SocketError) -> HTTPClient {
+        let endpoint = via ?? target
+        guard !endpoint.isTLS else { throw SocketError("replay to https targets is not supported yet; replay to http:// (or through a tracetap proxy in front of it)") }
+        return HTTPClient(address: try SocketAddress.resolve(endpoint.hostPort), timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Sends every request twice to the (reference) target and learns, per endpoint, the response fields
+    /// that differed between the two identical requests. Requests that fail are left out.
+    public func learnNoise(_ exchanges: [CapturedExchange]) throws(SocketError) -> NoiseMasks {
+        let client = try makeClient()
+        var cookies = CookieJar()
+        var random = FastRandom()
+        var learned = NoiseMasks()
+        var everything = ResponseDiff()
+        everything.ignoredHeaders = ResponseDiff.defaultIgnoredHeaders
+        for e in exchanges where e.request?.bodyTruncated != true {
+            var answers: [HTTPClient.Response] = []
+            for _ in 0..<2 {
+                guard let response = try? client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies, random: &random),
+                                                          isHead: e.method == "HEAD") else { break }
+                cookies.remember(response.headers)
+                answers.append(response)
+            }
+            guard answers.count == 2 else { continue }
+            let first = CapturedExchange.Message(version: "HTTP/1.1", headers: answers[0].headers, body: answers[0].body,
+                                                 bodySize: answers[0].body.count, bodyTruncated: false)
+            learned.learn(endpoint: "\(e.method) \(e.path)",
+                          from: everything.differences(recordedStatus: answers[0].status, recorded: first, replayedStatus: answers[1].status,
+                                                       replayedHeaders: answers[1].headers, replayedBody: answers[1].body))
+        }
+        return learned
     }
 
     /// `--junit FILE`: one test case per replayed request, grouped by endpoint, for CI systems.
