@@ -5,12 +5,13 @@ import TracetapCore
 /// `tracetap replay`: re-send a captured session to a build and report what changed.
 enum Replay {
     static let help = """
-    Usage: tracetap replay [SESSION] --target URL [flags]
+    Usage: tracetap replay [SESSION | FILE.har] --target URL [flags]
 
     Re-sends the session's requests (default: the newest session) to URL one after another, in capture
     order: same method, target, headers and body; Host rewritten; a fresh traceparent and
     X-Tracetap-Replay-Of: ORIGINAL_TRACE_ID; cookies the target sets carried into later requests.
-    Each response is compared with the recorded one.
+    Each response is compared with the recorded one. A HAR 1.2 file (Chrome DevTools, Firefox, Playwright,
+    tracetap export) replays the same way.
 
       --target URL            where to send them (http://HOST:PORT)
       --capture DIR           the capture store (default Captures)
@@ -72,10 +73,19 @@ enum Replay {
             return true
         }
         guard let target else { throw UsageError(message: "replay needs --target URL (see tracetap replay --help)") }
-        let reader = CaptureReader(directory: options.store)
-        let session = try Inspect.session(options, reader: reader)
-        let exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
-        let noisePath = options.store + "/" + session + "/" + NoiseMasks.fileName
+        let session: String
+        let exchanges: [CapturedExchange]
+        let noisePath: String
+        if let file = options.positional.first, file.lowercased().hasSuffix(".har") {
+            do { exchanges = try HARImport.load(path: file).filter(options.filter.matches) } catch { throw UsageError(message: error.description) }
+            session = file
+            noisePath = file + "." + NoiseMasks.fileName
+        } else {
+            let reader = CaptureReader(directory: options.store)
+            session = try Inspect.session(options, reader: reader)
+            exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
+            noisePath = options.store + "/" + session + "/" + NoiseMasks.fileName
+        }
         if learnNoise { return try learn(exchanges, target: target, via: via, timeout: timeout, saveTo: noisePath) }
         print("replaying \(exchanges.count) exchanges of \(session) to \(target)" + (via.map { " via \($0)" } ?? ""))
         var replayer = Replayer(target: target)

@@ -216,4 +216,39 @@ import TracetapCore
         #expect(out.contains("#3 POST /orders 201 -> 201  identical (noise aside)"), "\(out)")
         #expect(out.contains(#"#2 GET /me 200 -> 200  REGRESSION  body plan: "pro" -> "free""#))
     }
+
+    /// Tests/Fixtures/chromium.har was recorded by headless Chromium (Tests/Fixtures/record-har.py) browsing
+    /// the fixture backend: a page load and three fetch() calls, one a JSON POST.
+    @Test func aChromiumRecordedHARReplaysAgainstAFreshBackend() throws {
+        let har = Repo.root.appendingPathComponent("Tests/Fixtures/chromium.har").path
+        let backend = try PythonBackend()
+        defer { backend.stop() }
+        // /echo answers with the request's own headers and client port: noise when replaying from elsewhere.
+        let (status, out, errors) = try Binary.run(["replay", har, "--target", "http://127.0.0.1:\(backend.port)",
+                                                    "--ignore-field", "client_port", "--ignore-field", "headers"])
+        #expect(status == 0, "\(out)\(errors)")
+        #expect(out.contains("#2 POST /orders 201 -> 201  identical"), "\(out)")
+        #expect(out.contains("4 requests: 3 identical, 1 differ only in noise, 0 regressions, 0 errors, 0 skipped"), "\(out)")
+
+        // What went out: the browser's own headers and body, byte for byte.
+        let target = try FakeUpstream(handler: RulesTests.ok)
+        defer { target.stop() }
+        _ = try Binary.run(["replay", har, "--target", "http://127.0.0.1:\(target.port)", "--method", "POST"])
+        let post = try #require(target.notes.first)
+        #expect(post.hasPrefix("POST /orders HTTP/1.1\r\nHost: 127.0.0.1:\(target.port)\r\nAccept: */*\r\n"))
+        #expect(post.contains("HeadlessChrome/") && post.contains("Origin: http://127.0.0.1:3000\r\n"))
+        #expect(post.hasSuffix("\r\n\r\n{\"item\":1}"))
+    }
+
+    @Test func ourOwnHARExportReplaysToo() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let har = temporaryStore() + ".har"
+        let (exportStatus, _, _) = try Binary.run(["export", "--capture", store, "--format", "har", "--show-secrets", "--out", har])
+        #expect(exportStatus == 0)
+        let fresh = try FakeUpstream(handler: App(plan: "pro").handler)
+        defer { fresh.stop() }
+        let (status, out, _) = try Binary.run(["replay", har, "--target", "http://127.0.0.1:\(fresh.port)", "--ignore-field", "id", "--ignore-field", "created_at"])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("3 requests: 2 identical, 1 differ only in noise"), "\(out)")
+    }
 }
