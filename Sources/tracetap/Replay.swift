@@ -18,6 +18,8 @@ enum Replay {
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
       --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
+      --carry 'SOURCE -> DEST' a value later requests take from an earlier response (cookies are carried anyway):
+                              SOURCE json:$.id or header:Location; DEST path, header:NAME or body
       --learn-noise           send every request twice to the target (a reference build), save the fields that
                               differ between the two answers as SESSION/noise.json; later replays ignore them
       --via URL               send through a running tracetap proxy (its fault rules apply) in front of the target
@@ -38,6 +40,7 @@ enum Replay {
         var via: UpstreamURL?
         var recordedPace = false
         var learnNoise = false
+        var carries: [Carry] = []
         var speed = 1.0
         var timeout = 30.0
         let options = try Inspect.parse(&args) { (flag, inline, args) throws(UsageError) -> Bool in
@@ -67,6 +70,12 @@ enum Replay {
                 recordedPace = true
             case "--max": recordedPace = false
             case "--learn-noise": learnNoise = true
+            case "--carry":
+                let text = try args.value(for: flag, inline: inline)
+                guard let carry = Carry(text) else {
+                    throw UsageError(message: "--carry: '\(text)' is not SOURCE -> DEST (json:$.id -> path, header:Location -> path, json:$.csrf -> header:X-CSRF-Token)")
+                }
+                carries.append(carry)
             case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
             default: return false
             }
@@ -91,6 +100,7 @@ enum Replay {
         var replayer = Replayer(target: target)
         replayer.diff = diff
         replayer.via = via
+        replayer.carries = carries
         do {
             if let masks = try NoiseMasks.load(from: noisePath) {
                 replayer.noise = masks

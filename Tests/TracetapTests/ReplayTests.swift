@@ -251,4 +251,52 @@ import TracetapCore
         #expect(status == 0, "\(out)")
         #expect(out.contains("3 requests: 2 identical, 1 differ only in noise"), "\(out)")
     }
+
+    /// Orders with generated IDs: POST /orders answers the new ID (JSON and Location), GET /orders/ID finds it.
+    static func orderBook() -> @Sendable (BlockingSocket, FakeUpstream) -> Void {
+        let ids = Mutex<Set<String>>([])
+        return { socket, upstream in
+            while let head = try? socket.read(until: "\r\n\r\n") {
+                if let length = FakeUpstream.contentLength(head), length > 0 { _ = try? socket.read(exactly: length) }
+                upstream.note(head)
+                let line = head.components(separatedBy: "\r\n")[0].split(separator: " ")
+                let path = String(line[1])
+                if line[0] == "POST" {
+                    let id = String(UUID().uuidString.prefix(8)).lowercased()
+                    ids.withLock { _ = $0.insert(id) }
+                    let body = #"{"id": "\#(id)"}"#
+                    socket.send("HTTP/1.1 201 Created\r\nLocation: /orders/\(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                } else if path.hasPrefix("/orders/"), ids.withLock({ $0.contains(String(path.dropFirst(8))) }) {
+                    socket.send("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"item\": 1}")
+                } else {
+                    socket.send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                }
+            }
+        }
+    }
+
+    @Test func carriedValuesLetAnIDFromAnEarlierResponseReachLaterRequests() throws {
+        let store = temporaryStore()
+        let original = try FakeUpstream(handler: Self.orderBook())
+        defer { original.stop() }
+        let proxy = try TestProxy(upstreamPort: original.port) { $0.captureDirectory = store }
+        let client = try proxy.connect()
+        client.send("POST /orders HTTP/1.1\r\nHost: shop\r\nContent-Length: 2\r\n\r\n{}")
+        let created = try client.readResponse()
+        let id = try #require(created.header("Location")?.split(separator: "/").last)
+        client.send("GET /orders/\(id) HTTP/1.1\r\nHost: shop\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        client.close()
+        proxy.stop()
+
+        for (carry, expected) in [(nil, 1), ("json:$.id -> path", 0), ("header:Location -> path:/orders/{id}", 0)] as [(String?, Int32)] {
+            let fresh = try FakeUpstream(handler: Self.orderBook())
+            defer { fresh.stop() }
+            let (status, out, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(fresh.port)",
+                                                   "--ignore-field", "id", "--ignore-header", "Location"] + (carry.map { ["--carry", $0] } ?? []))
+            #expect(status == expected, "\(carry ?? "no carry"): \(out)")
+            if carry == nil { #expect(out.contains("#2 GET /orders/\(id) 200 -> 404  REGRESSION  status: 200 -> 404"), "\(out)") }
+            else { #expect(fresh.notes.last?.hasPrefix("GET /orders/") == true && fresh.notes.last?.contains("/\(id) ") == false) }
+        }
+    }
 }

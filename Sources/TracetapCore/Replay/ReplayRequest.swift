@@ -14,15 +14,15 @@ enum ReplayRequest {
         "proxy-connection", "proxy-authorization", "traceparent", "tracestate", "expect", replayOfHeader.lowercased(),
     ]
 
-    static func bytes(for e: CapturedExchange, authority: String, cookies: CookieJar, random: inout FastRandom) -> [UInt8] {
-        var out = latin1("\(e.method) \(e.target) HTTP/1.1\r\nHost: \(authority)\r\n")
+    static func bytes(for e: CapturedExchange, authority: String, cookies: CookieJar, carried: CarriedValues, random: inout FastRandom) -> [UInt8] {
+        var out = latin1("\(e.method) \(carried.target(e.target)) HTTP/1.1\r\nHost: \(authority)\r\n")
         for header in e.request?.headers ?? [] where !dropped.contains(header.name.lowercased()) {
-            let value = header.name.lowercased() == "cookie" ? cookies.rewrite(header.value) : header.value
+            let value = header.name.lowercased() == "cookie" ? cookies.rewrite(header.value) : carried.header(header.name, header.value)
             out += latin1("\(header.name): \(value)\r\n")
         }
         let tag = TraceTag.make(traceparents: [], tracestates: [], requestIDs: [], random: &random)
         out += Array("traceparent: ".utf8) + tag.traceparent + Array("\r\n\(replayOfHeader): \(e.traceID)\r\n".utf8)
-        let body = e.request?.body ?? []
+        let body = carried.body(e.request?.body ?? [])
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(e.method) { out += Array("Content-Length: \(body.count)\r\n".utf8) }
         return out + Array("\r\n".utf8) + body
     }

@@ -29,6 +29,8 @@ public struct Replayer {
     public var timeoutSeconds = 30
     /// Keep the recorded gaps between requests, divided by this (2: twice as fast); nil: as fast as possible.
     public var pace: Double?
+    /// Values later requests take from earlier responses (besides cookies, which are automatic).
+    public var carries: [Carry] = []
 
     public init(target: UpstreamURL) { self.target = target }
 
@@ -36,6 +38,7 @@ public struct Replayer {
     public func run(_ exchanges: [CapturedExchange], progress: (Result) -> Void = { _ in }) throws(SocketError) -> [Result] {
         let client = try makeClient()
         let startedAt = Sockets.monotonicNanos()
+        var carried = CarriedValues(carries)
         var cookies = CookieJar()
         var random = FastRandom()
         var unfiltered = diff
@@ -54,9 +57,11 @@ public struct Replayer {
                 result.message = "the capture kept only \(e.request?.body.count ?? 0) of \(e.request?.bodySize ?? 0) body bytes"
             } else {
                 do {
-                    let response = try client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies, random: &random),
-                                                       isHead: e.method == "HEAD")
+                    let response = try client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies,
+                                                                           carried: carried, random: &random), isHead: e.method == "HEAD")
                     cookies.remember(response.headers)
+                    carried.learn(recordedHeaders: e.response?.headers ?? [], recordedBody: e.response.map { $0.gunzipped ?? $0.body } ?? [],
+                                  replayedHeaders: response.headers, replayedBody: response.body)
                     result.status = response.status
                     result.micros = response.micros
                     let recordedStatus = e.response == nil ? e.status : e.responseStatus
@@ -90,6 +95,7 @@ public struct Replayer {
     public func learnNoise(_ exchanges: [CapturedExchange]) throws(SocketError) -> NoiseMasks {
         let client = try makeClient()
         var cookies = CookieJar()
+        let carried = CarriedValues(carries)
         var random = FastRandom()
         var learned = NoiseMasks()
         var everything = ResponseDiff()
@@ -97,7 +103,7 @@ public struct Replayer {
         for e in exchanges where e.request?.bodyTruncated != true {
             var answers: [HTTPClient.Response] = []
             for _ in 0..<2 {
-                guard let response = try? client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies, random: &random),
+                guard let response = try? client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies, carried: carried, random: &random),
                                                           isHead: e.method == "HEAD") else { break }
                 cookies.remember(response.headers)
                 answers.append(response)
