@@ -36,6 +36,23 @@ enum Sockets {
         return fd
     }
 
+    /// A blocking connection (for `tracetap replay`, which runs on its own thread), with send and receive
+    /// timeouts so that a silent server cannot hang it.
+    static func connectBlocking(to address: SocketAddress, timeoutSeconds: Int) throws(SocketError) -> Int32 {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError.errno("socket") }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setNoDelay(fd)
+        guard address.withSockaddr({ connect(fd, $0, $1) }) == 0 else {
+            let error = SocketError.errno("connecting to \(address) failed")
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
     /// The outcome of a non-blocking connect, once the socket reported writable.
     /// A connected pair of non-blocking Unix stream sockets.
     static func socketPair() throws(SocketError) -> (Int32, Int32) {

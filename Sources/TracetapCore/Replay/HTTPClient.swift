@@ -31,22 +31,7 @@ final class HTTPClient {
 
     private func connectIfNeeded() throws(SocketError) {
         guard fd < 0 else { return }
-        let socketFD = socket(Int32(address.family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw SocketError.errno("socket") }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(socketFD, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        Sockets.setNoDelay(socketFD)
-        var storage = address.storage
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, address.length) }
-        }
-        guard rc == 0 else {
-            let error = SocketError.errno("connecting to \(address) failed")
-            close(socketFD)
-            throw error
-        }
-        fd = socketFD
+        fd = try Sockets.connectBlocking(to: address, timeoutSeconds: timeoutSeconds)
     }
 
     /// Sends `request` (a whole message) and reads the response. A kept-alive connection the server closed
