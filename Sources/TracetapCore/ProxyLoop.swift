@@ -53,6 +53,7 @@ final class ProxyLoop {
     private(set) var shuttingDown = false
     private var forceStopAt: UInt64 = 0
     private var exchangeCounter: UInt64 = 0
+    private var connectionCounter: UInt64 = 0
 
     init(index: Int, shared: ProxyShared) {
         self.index = index
@@ -97,10 +98,16 @@ final class ProxyLoop {
         for client in Array(clients.values) { client.shutdownIfIdle() }
     }
 
-    func newRecord(tag: TraceTag, request: RequestHead?, clientAddress: String) -> ExchangeRecord {
+    func newRecord(tag: TraceTag, request: RequestHead?, clientAddress: String, connection: UInt64) -> ExchangeRecord {
         exchangeCounter += 1
         return ExchangeRecord(id: UInt64(index) << 48 | exchangeCounter, startedAt: Sockets.wallClockSeconds(), trace: tag,
-                              request: request, clientAddress: clientAddress, upstreamAddress: config.upstream.authority)
+                              request: request, clientAddress: clientAddress, connection: connection, upstreamAddress: config.upstream.authority)
+    }
+
+    /// Numbers client connections across all loops of this run (the loop's index in the high bits).
+    func nextConnectionID() -> UInt64 {
+        connectionCounter += 1
+        return UInt64(index) << 48 | connectionCounter
     }
 
     func exchangeFinished(_ record: ExchangeRecord) {

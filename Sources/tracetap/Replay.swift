@@ -24,7 +24,8 @@ enum Replay {
                               differ between the two answers as SESSION/noise.json; later replays ignore them
       --via URL               send through a running tracetap proxy (its fault rules apply) in front of the target
       --pace recorded         keep the recorded gaps between requests; --speed 2x plays them twice as fast
-      --max                   as fast as possible, one request after another (the default)
+      --max                   as fast as possible (the default)
+      --concurrency N         N connections at once, each recorded client connection replayed in its own order
       --report FILE           write the results as JSON
       --junit FILE            write the results as JUnit XML (one test case per request)
       --timeout DUR           per response (default 30s)
@@ -40,6 +41,7 @@ enum Replay {
         var via: UpstreamURL?
         var recordedPace = false
         var learnNoise = false
+        var concurrency = 1
         var carries: [Carry] = []
         var speed = 1.0
         var timeout = 30.0
@@ -70,6 +72,10 @@ enum Replay {
                 recordedPace = true
             case "--max": recordedPace = false
             case "--learn-noise": learnNoise = true
+            case "--concurrency":
+                let text = try args.value(for: flag, inline: inline)
+                guard let value = Int(text), (1...256).contains(value) else { throw UsageError(message: "--concurrency: '\(text)' is not 1 to 256") }
+                concurrency = value
             case "--carry":
                 let text = try args.value(for: flag, inline: inline)
                 guard let carry = Carry(text) else {
@@ -101,6 +107,7 @@ enum Replay {
         replayer.diff = diff
         replayer.via = via
         replayer.carries = carries
+        replayer.concurrency = concurrency
         do {
             if let masks = try NoiseMasks.load(from: noisePath) {
                 replayer.noise = masks

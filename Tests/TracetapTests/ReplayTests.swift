@@ -299,4 +299,43 @@ import TracetapCore
             else { #expect(fresh.notes.last?.hasPrefix("GET /orders/") == true && fresh.notes.last?.contains("/\(id) ") == false) }
         }
     }
+
+    @Test func concurrentReplayKeepsEachConnectionsOrder() throws {
+        let store = temporaryStore()
+        let recorded = try FakeUpstream(handler: RulesTests.ok)
+        defer { recorded.stop() }
+        let proxy = try TestProxy(upstreamPort: recorded.port) { $0.captureDirectory = store }
+        let clients = try (0..<4).map { _ in try proxy.connect() }
+        for i in 0..<5 {
+            for (k, client) in clients.enumerated() {
+                client.send("GET /c\(k)/\(i) HTTP/1.1\r\nHost: shop\r\n\r\n")
+                #expect(try client.readResponse().status == 200)
+            }
+        }
+        for client in clients { client.close() }
+        proxy.stop()
+        let captured = CaptureReader(directory: store).exchanges(in: try #require(CaptureReader(directory: store).sessions().first)).exchanges
+        #expect(Set(captured.map(\.connection)).count == 4)
+
+        let arrivals = Mutex<[String]>([])
+        let target = try FakeUpstream { socket, upstream in
+            while let head = try? socket.read(until: "\r\n\r\n") {
+                usleep(50_000)
+                arrivals.withLock { $0.append(String(head.split(separator: " ")[1])) }
+                socket.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            }
+        }
+        defer { target.stop() }
+        let started = Date()
+        let (status, out, _) = try Binary.run(["replay", "--capture", store, "--target", "http://127.0.0.1:\(target.port)", "--concurrency", "4"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(status == 0 && out.contains("20 requests: 20 identical"), "\(out)")
+        // Twenty 50 ms answers one after another take a second; four connections side by side, about a quarter.
+        #expect(elapsed < 0.8, "\(elapsed)s")
+        let seen = arrivals.withLock { $0 }
+        for k in 0..<4 {
+            #expect(seen.filter { $0.hasPrefix("/c\(k)/") } == (0..<5).map { "/c\(k)/\($0)" })
+        }
+        #expect(target.accepted.load(ordering: .relaxed) == 4)
+    }
 }

@@ -13,6 +13,7 @@ final class DuplicateGroup {
     private let request: RequestHead
     private let tag: TraceTag
     private let clientHost: String
+    private let connection: UInt64
     private let faults: [String]
     private var body: [UInt8] = []
     private var records: [ExchangeRecord?]
@@ -21,7 +22,8 @@ final class DuplicateGroup {
     private var nextCopy = 2
     private var started = false
 
-    init(loop: ProxyLoop, fault: Duplicate, request: RequestHead, tag: TraceTag, clientHost: String, faults: [String]) {
+    init(loop: ProxyLoop, fault: Duplicate, request: RequestHead, tag: TraceTag, clientHost: String, connection: UInt64, faults: [String]) {
+        self.connection = connection
         self.loop = loop
         self.fault = fault
         self.request = request
@@ -66,7 +68,7 @@ final class DuplicateGroup {
         var head = request
         head.headers.append(name: DuplicateGroup.headerName, value: Array("\(copy)/\(fault.count)".utf8))
         let copyTag = tag.withNewSpan(random: &loop.random)
-        var record = loop.newRecord(tag: copyTag, request: head, clientAddress: clientHost)
+        var record = loop.newRecord(tag: copyTag, request: head, clientAddress: clientHost, connection: connection)
         record.faults = faults
         record.requestBodyBytes = UInt64(body.count)
         record.requestBody.size = UInt64(body.count)

@@ -54,7 +54,7 @@ final class Exchange: UpstreamUser {
         requestEncoder = BodyEncoder(chunked: framing == .chunked)
         tag = RequestTagger.tag(request.headers, random: &client.loop.random)
         self.startedAt = startedAt
-        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost)
+        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost, connection: client.id)
         responseKeepCap = loop.config.captureBodyCap
         record.requestBody.expect(framing, cap: loop.config.captureBodyCap)
         outgoingHead = loop.tagger.outgoingHead(request, framing: framing, tag: tag, clientHost: client.peerHost)
@@ -70,7 +70,7 @@ final class Exchange: UpstreamUser {
         let headers = request?.headers ?? HeaderFields()
         tag = RequestTagger.tag(headers, random: &client.loop.random)
         self.startedAt = startedAt == 0 ? client.loop.events.now : startedAt
-        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost)
+        record = loop.newRecord(tag: tag, request: request, clientAddress: client.peerHost, connection: client.id)
         responseKeepCap = 0
     }
 
@@ -139,7 +139,8 @@ final class Exchange: UpstreamUser {
                 record.faults = record.faults.map { $0.hasSuffix(":duplicate") ? $0 + "-skipped-body-too-large" : $0 }
                 return forward(outgoing)
             }
-            duplicates = DuplicateGroup(loop: loop, fault: duplicate, request: outgoing, tag: tag, clientHost: client.peerHost, faults: record.faults)
+            duplicates = DuplicateGroup(loop: loop, fault: duplicate, request: outgoing, tag: tag, clientHost: client.peerHost,
+                                        connection: client.id, faults: record.faults)
             responseKeepCap = max(responseKeepCap, Exchange.holdLimit)
             outgoing.headers.append(name: DuplicateGroup.headerName, value: Array("1/\(duplicate.count)".utf8))
             if heldBody == nil { return holdBody { [self] in forward(outgoing) } }

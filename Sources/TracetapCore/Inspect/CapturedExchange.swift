@@ -28,6 +28,8 @@ public struct CapturedExchange: Sendable {
     public var spanID: String
     public var requestID: String
     public var client: String
+    /// The client connection it came on (unique within a session; 0 when unknown).
+    public var connection: UInt64
     public var upstream: String
     public var upstreamReused: Bool
     public var method: String
@@ -64,6 +66,7 @@ public struct CapturedExchange: Sendable {
         spanID = object["span_id"] as? String ?? ""
         requestID = object["request_id"] as? String ?? ""
         client = object["client"] as? String ?? ""
+        connection = (object["connection"] as? NSNumber)?.uint64Value ?? 0
         upstream = object["upstream"] as? String ?? ""
         upstreamReused = object["upstream_reused"] as? Bool ?? false
         let request = object["request"] as? [String: Any]

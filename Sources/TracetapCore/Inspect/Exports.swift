@@ -38,6 +38,7 @@ public enum Export {
             "cache": [String: Any](),
             "timings": timings,
             "serverIPAddress": String(e.upstream.prefix { $0 != ":" }),
+            "connection": String(e.connection),
             "_traceId": e.traceID,
             "_spanId": e.spanID,
             "_requestId": e.requestID,

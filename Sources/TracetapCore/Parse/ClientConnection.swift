@@ -7,6 +7,7 @@ import TraceContext
 final class ClientConnection: Connection {
     let peer: SocketAddress
     let peerHost: String
+    let id: UInt64
     private var scanner = HeadScanner()
     private(set) var exchange: Exchange?
     /// When the current head's first byte arrived (or the previous exchange ended, for pipelined heads).
@@ -17,6 +18,7 @@ final class ClientConnection: Connection {
     init(fd: Int32, peer: SocketAddress, loop: ProxyLoop) {
         self.peer = peer
         peerHost = peer.host
+        id = loop.nextConnectionID()
         super.init(fd: fd, loop: loop, events: Epoll.readable | Epoll.peerClosed)
         loop.shared.stats.clientConnections.add(1)
         loop.shared.stats.clientConnectionsTotal.add(1)

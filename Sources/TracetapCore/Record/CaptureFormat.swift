@@ -49,6 +49,7 @@ enum CaptureFormat {
         }
         field("request_id", r.trace.requestID, into: &out)
         field("client", r.clientAddress.utf8, utf8: true, into: &out)
+        number("connection", Int64(bitPattern: r.connection), into: &out)
         field("upstream", r.upstreamAddress.utf8, utf8: true, into: &out)
         flag("upstream_reused", r.upstreamReused, into: &out)
         flag("retried", r.retried, into: &out)

@@ -34,6 +34,8 @@ public struct ExchangeRecord: Sendable {
     public var failureMessage: String?
     public var timings = ExchangeTimings()
     public var clientAddress: String
+    /// The client connection it came on, unique within a run: replay keeps each connection's order.
+    public var connection: UInt64
     public var upstreamAddress: String
     public var upstreamReused = false
     public var retried = false

@@ -39,6 +39,9 @@ extension CapturedExchange {
         spanID = entry["_spanId"] as? String ?? ""
         requestID = entry["_requestId"] as? String ?? ""
         client = ""
+        // HAR's optional `connection` is a string (Chrome: the socket ID); numbers are kept, anything else hashed.
+        let connectionText = entry["connection"] as? String ?? ""
+        connection = UInt64(connectionText) ?? UInt64(truncatingIfNeeded: connectionText.hashValue)
         upstream = components.host.map { "\($0)\(components.port.map { ":\($0)" } ?? "")" } ?? ""
         upstreamReused = false
         self.method = method

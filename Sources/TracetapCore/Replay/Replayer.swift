@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 import TraceContext
 
 /// `tracetap replay`: re-sends captured requests to a target, one after another in capture order, and
 /// compares each response with the recorded one.
-public struct Replayer {
+public struct Replayer: Sendable {
     public struct Result: Sendable {
         public enum Verdict: String, Sendable {
             case identical, noise = "noise-only", regression, error, skipped
@@ -34,54 +35,116 @@ public struct Replayer {
 
     public init(target: UpstreamURL) { self.target = target }
 
-    /// Replays `exchanges` in order; `progress` sees each result as it comes.
-    public func run(_ exchanges: [CapturedExchange], progress: (Result) -> Void = { _ in }) throws(SocketError) -> [Result] {
-        let client = try makeClient()
-        let startedAt = Sockets.monotonicNanos()
-        var carried = CarriedValues(carries)
-        var cookies = CookieJar()
-        var random = FastRandom()
-        var unfiltered = diff
-        unfiltered.ignoredHeaders = ResponseDiff.defaultIgnoredHeaders
-        unfiltered.ignoredFields = []
-        var results: [Result] = []
-        for e in exchanges {
-            if let pace, let first = exchanges.first {
-                let due = startedAt + UInt64(max(0, (e.startedUnix - first.startedUnix) / pace) * 1e9)
-                let now = Sockets.monotonicNanos()
-                if due > now { usleep(UInt32(min((due - now) / 1000, 60_000_000))) }
-            }
-            var result = Result(exchange: e, verdict: .identical, status: 0, micros: 0, differences: [])
-            if e.request?.bodyTruncated == true {
-                result.verdict = .skipped
-                result.message = "the capture kept only \(e.request?.body.count ?? 0) of \(e.request?.bodySize ?? 0) body bytes"
-            } else {
-                do {
-                    let response = try client.exchange(ReplayRequest.bytes(for: e, authority: target.authority, cookies: cookies,
-                                                                           carried: carried, random: &random), isHead: e.method == "HEAD")
-                    cookies.remember(response.headers)
-                    carried.learn(recordedHeaders: e.response?.headers ?? [], recordedBody: e.response.map { $0.gunzipped ?? $0.body } ?? [],
-                                  replayedHeaders: response.headers, replayedBody: response.body)
-                    result.status = response.status
-                    result.micros = response.micros
-                    let recordedStatus = e.response == nil ? e.status : e.responseStatus
-                    result.differences = noise.diff(for: result.endpoint, base: diff).differences(recordedStatus: recordedStatus, recorded: e.response, replayedStatus: response.status,
-                                                          replayedHeaders: response.headers, replayedBody: response.body)
-                    if !result.differences.isEmpty {
-                        result.verdict = .regression
-                    } else if !unfiltered.differences(recordedStatus: recordedStatus, recorded: e.response, replayedStatus: response.status,
-                                                      replayedHeaders: response.headers, replayedBody: response.body).isEmpty {
-                        result.verdict = .noise
-                    }
-                } catch {
-                    result.verdict = .error
-                    result.message = error.message
-                }
-            }
-            progress(result)
-            results.append(result)
+    /// Parallel connections. With more than one, each recorded client connection is replayed in its own
+    /// order, connections side by side; with one, everything goes in capture order.
+    public var concurrency = 1
+
+    /// What the requests of one replay share across connections: the cookies and carried values (like one
+    /// browser) and the generator for fresh trace IDs.
+    private final class SharedState: @unchecked Sendable {
+        // Guarded by `lock`; the workers touch it only inside `with`.
+        private let lock = NSLock()
+        private var cookies = CookieJar()
+        private var carried: CarriedValues
+        private var random = FastRandom()
+        init(carries: [Carry]) { carried = CarriedValues(carries) }
+
+        func with<R>(_ body: (inout CookieJar, inout CarriedValues, inout FastRandom) -> R) -> R {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&cookies, &carried, &random)
         }
-        return results
+    }
+
+    /// Replays `exchanges`; `progress` sees each result as it comes (from the worker threads, one at a time).
+    /// Results come back in capture order.
+    public func run(_ exchanges: [CapturedExchange], progress: @escaping @Sendable (Result) -> Void = { _ in }) throws(SocketError) -> [Result] {
+        _ = try makeClient()  // an unusable target fails here, once, not per request
+        let groups: [[CapturedExchange]]
+        if concurrency <= 1 {
+            groups = [exchanges]
+        } else {
+            var order: [UInt64] = []
+            var byConnection: [UInt64: [CapturedExchange]] = [:]
+            for e in exchanges {
+                if byConnection[e.connection] == nil { order.append(e.connection) }
+                byConnection[e.connection, default: []].append(e)
+            }
+            groups = order.map { byConnection[$0]! }
+        }
+        let shared = SharedState(carries: carries)
+        let startedAt = Sockets.monotonicNanos()
+        let firstStart = exchanges.map(\.startedUnix).min() ?? 0
+        let next = Mutex(0)
+        let results = Mutex<[Result]>([])
+        let replayer = self
+        // One thread per connection (Dispatch would cap the parallelism at the number of cores).
+        let workers = min(max(1, concurrency), max(1, groups.count))
+        let finished = DispatchGroup()
+        for _ in 0..<workers {
+            finished.enter()
+            Thread {
+                defer { finished.leave() }
+                guard let client = try? replayer.makeClient() else { return }
+                while true {
+                    let index = next.withLock { value -> Int in
+                        defer { value += 1 }
+                        return value
+                    }
+                    guard index < groups.count else { return }
+                    for e in groups[index] {
+                        if let pace = replayer.pace {
+                            let due = startedAt + UInt64(max(0, (e.startedUnix - firstStart) / pace) * 1e9)
+                            let now = Sockets.monotonicNanos()
+                            if due > now { usleep(UInt32(min((due - now) / 1000, 60_000_000))) }
+                        }
+                        let result = replayer.replayOne(e, client: client, shared: shared)
+                        results.withLock {
+                            $0.append(result)
+                            progress(result)
+                        }
+                    }
+                }
+            }.start()
+        }
+        finished.wait()
+        return results.withLock { $0 }.sorted { $0.exchange.sequence < $1.exchange.sequence }
+    }
+
+    private func replayOne(_ e: CapturedExchange, client: HTTPClient, shared: SharedState) -> Result {
+        var result = Result(exchange: e, verdict: .identical, status: 0, micros: 0, differences: [])
+        if e.request?.bodyTruncated == true {
+            result.verdict = .skipped
+            result.message = "the capture kept only \(e.request?.body.count ?? 0) of \(e.request?.bodySize ?? 0) body bytes"
+            return result
+        }
+        do {
+            let request = shared.with { ReplayRequest.bytes(for: e, authority: target.authority, cookies: $0, carried: $1, random: &$2) }
+            let response = try client.exchange(request, isHead: e.method == "HEAD")
+            shared.with { cookies, carried, _ in
+                cookies.remember(response.headers)
+                carried.learn(recordedHeaders: e.response?.headers ?? [], recordedBody: e.response.map { $0.gunzipped ?? $0.body } ?? [],
+                              replayedHeaders: response.headers, replayedBody: response.body)
+            }
+            result.status = response.status
+            result.micros = response.micros
+            let recordedStatus = e.response == nil ? e.status : e.responseStatus
+            func compare(_ diff: ResponseDiff) -> [ResponseDiff.Difference] {
+                diff.differences(recordedStatus: recordedStatus, recorded: e.response, replayedStatus: response.status,
+                                 replayedHeaders: response.headers, replayedBody: response.body)
+            }
+            result.differences = compare(noise.diff(for: result.endpoint, base: diff))
+            if !result.differences.isEmpty {
+                result.verdict = .regression
+            } else {
+                // Differences the default comparison sees but the masks hide: noise.
+                if !compare(ResponseDiff()).isEmpty { result.verdict = .noise }
+            }
+        } catch {
+            result.verdict = .error
+            result.message = error.message
+        }
+        return result
     }
 
     private func makeClient() throws(SocketError) -> HTTPClient {
@@ -98,8 +161,7 @@ public struct Replayer {
         let carried = CarriedValues(carries)
         var random = FastRandom()
         var learned = NoiseMasks()
-        var everything = ResponseDiff()
-        everything.ignoredHeaders = ResponseDiff.defaultIgnoredHeaders
+        let everything = ResponseDiff()
         for e in exchanges where e.request?.bodyTruncated != true {
             var answers: [HTTPClient.Response] = []
             for _ in 0..<2 {
