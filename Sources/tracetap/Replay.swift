@@ -13,7 +13,9 @@ enum Replay {
     Each response is compared with the recorded one. A HAR 1.2 file (Chrome DevTools, Firefox, Playwright,
     tracetap export) replays the same way.
 
-      --target URL            where to send them (http://HOST:PORT)
+      --target URL            where to send them (http://HOST:PORT or https://HOST:PORT)
+      --target-ca FILE        https targets: trust the CA certificates in this PEM file
+      --insecure              https targets: do not verify the certificate
       --capture DIR           the capture store (default Captures)
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
@@ -42,6 +44,8 @@ enum Replay {
         var recordedPace = false
         var learnNoise = false
         var concurrency = 1
+        var caFile: String?
+        var insecure = false
         var carries: [Carry] = []
         var speed = 1.0
         var timeout = 30.0
@@ -72,6 +76,8 @@ enum Replay {
                 recordedPace = true
             case "--max": recordedPace = false
             case "--learn-noise": learnNoise = true
+            case "--target-ca": caFile = try args.value(for: flag, inline: inline)
+            case "--insecure": insecure = true
             case "--concurrency":
                 let text = try args.value(for: flag, inline: inline)
                 guard let value = Int(text), (1...256).contains(value) else { throw UsageError(message: "--concurrency: '\(text)' is not 1 to 256") }
@@ -108,6 +114,8 @@ enum Replay {
         replayer.via = via
         replayer.carries = carries
         replayer.concurrency = concurrency
+        replayer.caFile = caFile
+        replayer.insecure = insecure
         do {
             if let masks = try NoiseMasks.load(from: noisePath) {
                 replayer.noise = masks

@@ -338,4 +338,29 @@ import TracetapCore
         }
         #expect(target.accepted.load(ordering: .relaxed) == 4)
     }
+
+    @Test func replayToAnHTTPSTargetThroughLibcurl() throws {
+        let store = temporaryStore()
+        let plain = try PythonBackend()
+        defer { plain.stop() }
+        let proxy = try TestProxy(upstreamPort: plain.port) { $0.captureDirectory = store }
+        let client = try proxy.connect()
+        for target in ["/status/204", "/gzip", "/orders"] {
+            client.send("GET \(target) HTTP/1.1\r\nHost: shop\r\n\r\n")
+            #expect(try client.readResponse().status > 0)
+        }
+        client.close()
+        proxy.stop()
+
+        let certificate = try TestCertificate()
+        let secure = try PythonBackend(tls: certificate)
+        defer { secure.stop() }
+        let (status, out, errors) = try Binary.run(["replay", "--capture", store, "--target", "https://localhost:\(secure.port)",
+                                                    "--target-ca", certificate.certFile])
+        #expect(status == 0, "\(out)\(errors)")
+        #expect(out.contains("3 requests: 3 identical"), "\(out)")
+        // An untrusted certificate is an error that says so, not a silent pass.
+        let (untrusted, untrustedOut, _) = try Binary.run(["replay", "--capture", store, "--target", "https://localhost:\(secure.port)"])
+        #expect(untrusted == 1 && untrustedOut.contains("ERROR") && untrustedOut.lowercased().contains("certificate"), "\(untrustedOut)")
+    }
 }

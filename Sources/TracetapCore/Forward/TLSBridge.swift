@@ -37,6 +37,31 @@ enum TLSBridge {
         return loopEnd
     }
 
+    /// For a blocking caller (`tracetap replay`): opens the relay, waits for the handshake, and returns a
+    /// blocking socket that speaks plaintext to the server, with send and receive timeouts.
+    static func openBlocking(_ settings: Settings, timeoutSeconds: Int) throws(SocketError) -> Int32 {
+        let fd = try open(settings)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // The status line is short and comes first; read it a byte at a time so nothing after it is taken.
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.last != UInt8(ascii: "\n") {
+            guard read(fd, &byte, 1) == 1, line.count < 4096 else {
+                close(fd)
+                throw SocketError("the TLS relay did not report a connection within \(timeoutSeconds)s", kind: .timeout)
+            }
+            line.append(byte)
+        }
+        if case .failed(let error) = line.withUnsafeBytes({ parseStatus($0).0 }) {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
     /// Parses the status line at the start of `bytes`; returns it and how many bytes it used.
     static func parseStatus(_ bytes: UnsafeRawBufferPointer) -> (Status, Int) {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else {

@@ -11,14 +11,15 @@ final class HTTPClient {
         var micros: Int64
     }
 
-    private let address: SocketAddress
+    /// Opens a blocking connection: plain TCP, or a TLS relay for https.
+    private let open: () throws(SocketError) -> Int32
     private let timeoutSeconds: Int
     private var fd: Int32 = -1
     private var input = ByteBuffer()
 
-    init(address: SocketAddress, timeoutSeconds: Int = 30) {
-        self.address = address
+    init(timeoutSeconds: Int, open: @escaping () throws(SocketError) -> Int32) {
         self.timeoutSeconds = timeoutSeconds
+        self.open = open
     }
 
     deinit { disconnect() }
@@ -31,7 +32,7 @@ final class HTTPClient {
 
     private func connectIfNeeded() throws(SocketError) {
         guard fd < 0 else { return }
-        fd = try Sockets.connectBlocking(to: address, timeoutSeconds: timeoutSeconds)
+        fd = try open()
     }
 
     /// Sends `request` (a whole message) and reads the response. A kept-alive connection the server closed

@@ -30,6 +30,9 @@ public struct Replayer: Sendable {
     public var timeoutSeconds = 30
     /// Keep the recorded gaps between requests, divided by this (2: twice as fast); nil: as fast as possible.
     public var pace: Double?
+    /// https targets: trust this CA file, or (`insecure`) any certificate.
+    public var caFile: String?
+    public var insecure = false
     /// Values later requests take from earlier responses (besides cookies, which are automatic).
     public var carries: [Carry] = []
 
@@ -149,8 +152,15 @@ public struct Replayer: Sendable {
 
     private func makeClient() throws(SocketError) -> HTTPClient {
         let endpoint = via ?? target
-        guard !endpoint.isTLS else { throw SocketError("replay to https targets is not supported yet; replay to http:// (or through a tracetap proxy in front of it)") }
-        return HTTPClient(address: try SocketAddress.resolve(endpoint.hostPort), timeoutSeconds: timeoutSeconds)
+        let timeout = timeoutSeconds
+        if endpoint.isTLS {
+            // https: libcurl connects and does the handshake (as for the proxy's https upstreams).
+            TLSBridge.globalInit()
+            let settings = TLSBridge.Settings(url: endpoint.description + "/", caFile: caFile, insecure: insecure, connectTimeoutMillis: timeout * 1000)
+            return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try TLSBridge.openBlocking(settings, timeoutSeconds: timeout) }
+        }
+        let address = try SocketAddress.resolve(endpoint.hostPort)
+        return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try Sockets.connectBlocking(to: address, timeoutSeconds: timeout) }
     }
 
     /// Sends every request twice to the (reference) target and learns, per endpoint, the response fields
