@@ -20,6 +20,7 @@ enum Replay {
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
       --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
+      --ignore-pattern REGEX  text in bodies that is noise, e.g. '[0-9a-f]{8}-[0-9a-f-]{27}' for UUIDs
       --carry 'SOURCE -> DEST' a value later requests take from an earlier response (cookies are carried anyway):
                               SOURCE json:$.id or header:Location; DEST path, header:NAME or body
       --learn-noise           send every request twice to the target (a reference build), save the fields that
@@ -57,6 +58,10 @@ enum Replay {
                 target = url
             case "--ignore-header": diff.ignoredHeaders.insert(try args.value(for: flag, inline: inline).lowercased())
             case "--ignore-field": diff.ignoredFields.append(try args.value(for: flag, inline: inline))
+            case "--ignore-pattern":
+                let pattern = try args.value(for: flag, inline: inline)
+                guard ResponseDiff.isValidPattern(pattern) else { throw UsageError(message: "--ignore-pattern: '\(pattern)' is not a regular expression") }
+                diff.ignoredPatterns.append(pattern)
             case "--report": reportPath = try args.value(for: flag, inline: inline)
             case "--junit": junitPath = try args.value(for: flag, inline: inline)
             case "--via":

@@ -363,4 +363,22 @@ import TracetapCore
         let (untrusted, untrustedOut, _) = try Binary.run(["replay", "--capture", store, "--target", "https://localhost:\(secure.port)"])
         #expect(untrusted == 1 && untrustedOut.contains("ERROR") && untrustedOut.lowercased().contains("certificate"), "\(untrustedOut)")
     }
+
+    @Test func handWrittenRegexMasksOnTheCommandLineAndInNoiseJSON() throws {
+        let store = try Self.record(against: App(plan: "pro"))
+        let fresh = try FakeUpstream(handler: App(plan: "pro").handler)
+        defer { fresh.stop() }
+        let target = ["replay", "--capture", store, "--target", "http://127.0.0.1:\(fresh.port)"]
+        let (unmasked, _, _) = try Binary.run(target)
+        #expect(unmasked == 1)  // the order's random ID and timestamp differ
+        let (status, out, _) = try Binary.run(target + ["--ignore-pattern", "[0-9A-F]{8}-[0-9A-F-]{27}", "--ignore-pattern", #""created_at": [0-9.]+"#])
+        #expect(status == 0 && out.contains("#3 POST /orders 201 -> 201  identical (noise aside)"), "\(out)")
+        #expect(try Binary.run(target + ["--ignore-pattern", "(unclosed"]).0 == 2)
+
+        let session = try #require(CaptureReader(directory: store).sessions().first)
+        try #"{"endpoints": {"POST /orders": {"patterns": ["[0-9A-F]{8}-[0-9A-F-]{27}", "\"created_at\": [0-9.]+"]}}}"#
+            .write(toFile: "\(store)/\(session)/noise.json", atomically: true, encoding: .utf8)
+        let (fileStatus, fileOut, _) = try Binary.run(target)
+        #expect(fileStatus == 0 && fileOut.contains("ignoring the noise learned in"), "\(fileOut)")
+    }
 }

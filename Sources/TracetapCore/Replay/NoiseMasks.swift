@@ -8,6 +8,8 @@ public struct NoiseMasks: Sendable, Equatable {
         /// JSON paths; array positions generalised to `*`.
         public var fields: Set<String> = []
         public var headers: Set<String> = []
+        /// Regular expressions whose matches in a body are noise (written by hand; learning finds fields).
+        public var patterns: Set<String> = []
     }
 
     public var endpoints: [String: Mask] = [:]
@@ -34,11 +36,12 @@ public struct NoiseMasks: Sendable, Equatable {
         var diff = base
         diff.ignoredFields += mask.fields.sorted()
         diff.ignoredHeaders.formUnion(mask.headers)
+        if !mask.patterns.isEmpty { diff.ignoredPatterns += mask.patterns.sorted() }
         return diff
     }
 
     public func save(to path: String) throws {
-        let object = endpoints.mapValues { ["fields": $0.fields.sorted(), "headers": $0.headers.sorted()] }
+        let object = endpoints.mapValues { ["fields": $0.fields.sorted(), "headers": $0.headers.sorted(), "patterns": $0.patterns.sorted()] }
         try JSONSerialization.data(withJSONObject: ["endpoints": object], options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
     }
 
@@ -51,7 +54,7 @@ public struct NoiseMasks: Sendable, Equatable {
         }
         var masks = NoiseMasks()
         for (endpoint, mask) in endpoints {
-            masks.endpoints[endpoint] = Mask(fields: Set(mask["fields"] ?? []), headers: Set(mask["headers"] ?? []))
+            masks.endpoints[endpoint] = Mask(fields: Set(mask["fields"] ?? []), headers: Set(mask["headers"] ?? []), patterns: Set(mask["patterns"] ?? []))
         }
         return masks
     }

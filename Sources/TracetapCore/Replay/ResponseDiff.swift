@@ -21,6 +21,14 @@ public struct ResponseDiff: Sendable {
     public var ignoredHeaders = ResponseDiff.defaultIgnoredHeaders
     /// JSON fields (dotted paths, `*` for every array element) whose values are noise.
     public var ignoredFields: [String] = []
+    /// Regular expressions (ICU syntax) whose matches in a body are noise: `\d{4}-\d\d-\d\dT[^"]*`.
+    public var ignoredPatterns: [String] = [] {
+        didSet { compiledPatterns = ignoredPatterns.compactMap { try? NSRegularExpression(pattern: $0) } }
+    }
+    private var compiledPatterns: [NSRegularExpression] = []
+
+    /// Whether `pattern` is a regular expression we can use.
+    public static func isValidPattern(_ pattern: String) -> Bool { (try? NSRegularExpression(pattern: pattern)) != nil }
 
     public init() {}
 
@@ -50,7 +58,17 @@ public struct ResponseDiff: Sendable {
         return map
     }
 
-    private func bodyDifferences(_ a: [UInt8], _ b: [UInt8]) -> [Difference] {
+    /// The body with every match of the noise patterns replaced by one placeholder.
+    private func masked(_ body: [UInt8]) -> [UInt8] {
+        guard !compiledPatterns.isEmpty, let text = String(validating: body, as: UTF8.self) else { return body }
+        let result = compiledPatterns.reduce(text) { text, pattern in
+            pattern.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "(ignored)")
+        }
+        return Array(result.utf8)
+    }
+
+    private func bodyDifferences(_ rawA: [UInt8], _ rawB: [UInt8]) -> [Difference] {
+        let (a, b) = (masked(rawA), masked(rawB))
         if let left = try? LineJSON.parse(a), let right = try? LineJSON.parse(b) {
             return JSONValue(left).removing(ignoredFields).differences(from: JSONValue(right).removing(ignoredFields), limit: 20)
                 .map { Difference(field: "body \($0.path)", recorded: $0.this, replayed: $0.other) }
