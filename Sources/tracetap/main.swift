@@ -11,6 +11,7 @@ Usage: tracetap [COMMAND] [flags]
   show      print one recorded exchange with headers, bodies and timings
   export    write a session as HAR 1.2, curl commands or JSON Lines
   replay    re-send a session to a build and report what changed (tracetap replay --help)
+  race      send one request N times at the same instant to expose races (tracetap race --help)
   rules     tracetap rules check [DIR]: validate fault rule files without running a proxy
   help      this text
 
@@ -90,6 +91,12 @@ case "replay":
         exit(0)
     }
     do { exit(try Replay.run(&args)) } catch { fail(error.message) }
+case "race":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, Race.help)
+        exit(0)
+    }
+    do { exit(try Race.run(&args)) } catch { fail(error.message) }
 case "rules":
     guard args.next() == "check" else { fail("usage: tracetap rules check [DIR]") }
     let directory = args.next() ?? "Rules"

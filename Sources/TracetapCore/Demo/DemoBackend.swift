@@ -7,11 +7,14 @@ import HTTPCodec
 ///   GET  /hello         JSON showing the trace headers the backend received
 ///   GET  /slow?ms=N     answers after N milliseconds
 ///   POST /echo          echoes the body
+/// and the shop of `DemoShop`, with the bugs in `bugs` switched on.
 public final class DemoBackend: Sendable {
     public let port: Int
     private let fd: Int32
+    private let shop: DemoShop
 
-    public init(listen: HostPort = HostPort(host: "127.0.0.1", port: 0)) throws(StartupError) {
+    public init(listen: HostPort = HostPort(host: "127.0.0.1", port: 0), bugs: DemoBugs = .all) throws(StartupError) {
+        shop = DemoShop(bugs: bugs)
         do throws(SocketError) {
             fd = try Sockets.listen(on: SocketAddress.resolve(listen), backlog: 128)
         } catch {
@@ -28,13 +31,16 @@ public final class DemoBackend: Sendable {
                 let client = accept(fd, nil, nil)
                 if client < 0 { if errno == EINTR { continue } else { return } }
                 _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
-                Thread { DemoBackend.serve(client) }.start()
+                Thread { [self] in serve(client) }.start()
             }
         }
         thread.start()
     }
 
-    private static func serve(_ fd: Int32) {
+    /// Stops accepting; connections already open finish on their own.
+    public func stop() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    private func serve(_ fd: Int32) {
         defer { close(fd) }
         var input = ByteBuffer()
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
@@ -77,7 +83,7 @@ public final class DemoBackend: Sendable {
         }
     }
 
-    static func respond(_ head: RequestHead, body: [UInt8]) -> [UInt8] {
+    func respond(_ head: RequestHead, body: [UInt8]) -> [UInt8] {
         let target = head.targetString
         let path = String(target.prefix { $0 != "?" })
         let query = target.contains("?") ? String(target[target.index(after: target.firstIndex(of: "?")!)...]) : ""
@@ -91,22 +97,33 @@ public final class DemoBackend: Sendable {
             "x_request_id":\(JSONText.quote(header("x-request-id"))),"via":\(JSONText.quote(header("via"))),\
             "x_forwarded_for":\(JSONText.quote(header("x-forwarded-for")))}
             """
-            return message(200, "application/json", Array((json + "\n").utf8))
+            return Self.message(200, "application/json", Array((json + "\n").utf8))
         case ("GET", "/slow"):
             let ms = query.split(separator: "&").first { $0.hasPrefix("ms=") }.flatMap { Int($0.dropFirst(3)) } ?? 500
             usleep(UInt32(min(ms, 60_000)) * 1000)
-            return message(200, "text/plain", Array("slept \(ms) ms\n".utf8))
+            return Self.message(200, "text/plain", Array("slept \(ms) ms\n".utf8))
         case ("POST", "/echo"):
-            return message(200, header("content-type").isEmpty ? "application/octet-stream" : header("content-type"), body)
+            return Self.message(200, header("content-type").isEmpty ? "application/octet-stream" : header("content-type"), body)
         default:
-            return message(404, "text/plain", Array("no route \(head.methodString) \(path)\n".utf8))
+            var parameters: [String: String] = [:]
+            for pair in query.split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                parameters[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            let key = header("idempotency-key")
+            guard let answer = shop.answer(method: head.methodString, path: path, query: parameters, cookie: header("cookie"),
+                                           idempotencyKey: key.isEmpty ? nil : key, body: body) else {
+                return Self.message(404, "text/plain", Array("no route \(head.methodString) \(path)\n".utf8))
+            }
+            return Self.message(answer.status, "application/json", Array(answer.json.utf8), extra: answer.headers)
         }
     }
 
-    private static func message(_ status: Int, _ type: String, _ body: [UInt8]) -> [UInt8] {
+    private static func message(_ status: Int, _ type: String, _ body: [UInt8], extra: [(String, String)] = []) -> [UInt8] {
         var writer = HeadWriter()
         writer.statusLine(status: status, reason: Array(reasonPhrase(status).utf8))
-        writer.field("Content-Type", type)
+        for (name, value) in extra { writer.field(name, value) }
+        if !body.isEmpty { writer.field("Content-Type", type) }
         writer.field("Content-Length", String(body.count))
         writer.end()
         return writer.bytes + body

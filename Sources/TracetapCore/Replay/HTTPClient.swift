@@ -49,15 +49,26 @@ final class HTTPClient {
     }
 
     private func attempt(_ request: [UInt8], isHead: Bool) throws(SocketError) -> Response {
-        try connectIfNeeded()
         let started = Sockets.monotonicNanos()
+        try send(request[...])
+        return try readResponse(isHead: isHead, startedAt: started)
+    }
+
+    /// Writes bytes of a request (connecting first if needed): the race probe sends all but the last byte,
+    /// then the last bytes of every connection together.
+    func send(_ bytes: ArraySlice<UInt8>) throws(SocketError) {
+        try connectIfNeeded()
         var sent = 0
-        while sent < request.count {
-            let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw SocketError("sending the request failed", kind: .reset) }
             sent += n
         }
+    }
+
+    /// Reads one response; `startedAt` (monotonic ns) is when the request went out, for its duration.
+    func readResponse(isHead: Bool, startedAt started: UInt64) throws(SocketError) -> Response {
         var scanner = HeadScanner()
         var head: ResponseHead?
         while head == nil {

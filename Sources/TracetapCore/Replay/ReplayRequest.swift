@@ -4,12 +4,12 @@ import TraceContext
 /// The bytes of a captured request as it goes to the replay target: same method, target, headers (order
 /// and case) and body, with the Host rewritten, fresh trace headers linked to the original trace, and
 /// cookies the replay's own responses set carried over.
-enum ReplayRequest {
+public enum ReplayRequest {
     /// Sent with every replayed request: the trace ID of the exchange it replays.
     public static let replayOfHeader = "X-Tracetap-Replay-Of"
 
     /// Never copied: the connection's own framing and hop-by-hop fields, and the old trace.
-    static let dropped: Set<String> = [
+    public static let dropped: Set<String> = [
         "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
         "proxy-connection", "proxy-authorization", "traceparent", "tracestate", "expect", replayOfHeader.lowercased(),
     ]
@@ -28,7 +28,7 @@ enum ReplayRequest {
     }
 
     /// Header text read back from a capture maps bytes to U+0000...U+00FF (Latin-1); this undoes it.
-    static func latin1(_ text: String) -> [UInt8] { text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+    public static func latin1(_ text: String) -> [UInt8] { text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
 }
 
 /// Cookies the replayed responses set, so a recorded login-then-act flow works against a fresh backend:
