@@ -1,5 +1,6 @@
 // _GNU_SOURCE must stay out of the module header: defining it there breaks Glibc's fd_set import.
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <sys/socket.h>
 #include "CTracetapSys.h"
 
@@ -10,4 +11,8 @@ int tt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 int tt_set_linger_reset(int fd) {
     struct linger l = { .l_onoff = 1, .l_linger = 0 };
     return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+void tt_line_buffer_stdout(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }

@@ -13,16 +13,12 @@ enum Replay {
     Each response is compared with the recorded one. A HAR 1.2 file (Chrome DevTools, Firefox, Playwright,
     tracetap export) replays the same way.
 
-      --target URL            where to send them (http://HOST:PORT or https://HOST:PORT)
-      --target-ca FILE        https targets: trust the CA certificates in this PEM file
-      --insecure              https targets: do not verify the certificate
+    \(TargetFlags.help)
       --capture DIR           the capture store (default Captures)
       --status, --path, --method, --trace, --exclude GLOB   replay only some exchanges (as in tracetap ls)
       --ignore-header NAME    a response header whose value is noise (Date, Server, ETag, Set-Cookie... already are)
       --ignore-field PATH     a JSON field whose value is noise: id, user.created_at, items.*.id
       --ignore-pattern REGEX  text in bodies that is noise, e.g. '[0-9a-f]{8}-[0-9a-f-]{27}' for UUIDs
-      --carry 'SOURCE -> DEST' a value later requests take from an earlier response (cookies are carried anyway):
-                              SOURCE json:$.id or header:Location; DEST path, header:NAME or body
       --learn-noise           send every request twice to the target (a reference build), save the fields that
                               differ between the two answers as SESSION/noise.json; later replays ignore them
       --via URL               send through a running tracetap proxy (its fault rules apply) in front of the target
@@ -31,13 +27,12 @@ enum Replay {
       --concurrency N         N connections at once, each recorded client connection replayed in its own order
       --report FILE           write the results as JSON
       --junit FILE            write the results as JUnit XML (one test case per request)
-      --timeout DUR           per response (default 30s)
 
     Exit status: 0 when every response matched (noise aside), 1 when some regressed or failed, 2 on usage errors.
     """
 
     static func run(_ args: inout Arguments) throws(UsageError) -> Int32 {
-        var target: UpstreamURL?
+        var targetFlags = TargetFlags()
         var diff = ResponseDiff()
         var reportPath: String?
         var junitPath: String?
@@ -45,17 +40,10 @@ enum Replay {
         var recordedPace = false
         var learnNoise = false
         var concurrency = 1
-        var caFile: String?
-        var insecure = false
-        var carries: [Carry] = []
         var speed = 1.0
-        var timeout = 30.0
         let options = try Inspect.parse(&args) { (flag, inline, args) throws(UsageError) -> Bool in
+            if try targetFlags.parse(flag, inline, &args) { return true }
             switch flag {
-            case "--target":
-                let text = try args.value(for: flag, inline: inline)
-                guard let url = UpstreamURL(text) else { throw UsageError(message: "--target: '\(text)' is not an http:// URL") }
-                target = url
             case "--ignore-header": diff.ignoredHeaders.insert(try args.value(for: flag, inline: inline).lowercased())
             case "--ignore-field": diff.ignoredFields.append(try args.value(for: flag, inline: inline))
             case "--ignore-pattern":
@@ -81,56 +69,32 @@ enum Replay {
                 recordedPace = true
             case "--max": recordedPace = false
             case "--learn-noise": learnNoise = true
-            case "--target-ca": caFile = try args.value(for: flag, inline: inline)
-            case "--insecure": insecure = true
             case "--concurrency":
                 let text = try args.value(for: flag, inline: inline)
                 guard let value = Int(text), (1...256).contains(value) else { throw UsageError(message: "--concurrency: '\(text)' is not 1 to 256") }
                 concurrency = value
-            case "--carry":
-                let text = try args.value(for: flag, inline: inline)
-                guard let carry = Carry(text) else {
-                    throw UsageError(message: "--carry: '\(text)' is not SOURCE -> DEST (json:$.id -> path, header:Location -> path, json:$.csrf -> header:X-CSRF-Token)")
-                }
-                carries.append(carry)
-            case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
             default: return false
             }
             return true
         }
-        guard let target else { throw UsageError(message: "replay needs --target URL (see tracetap replay --help)") }
-        let session: String
-        let exchanges: [CapturedExchange]
-        let noisePath: String
-        if let file = options.positional.first, file.lowercased().hasSuffix(".har") {
-            do { exchanges = try HARImport.load(path: file).filter(options.filter.matches) } catch { throw UsageError(message: error.description) }
-            session = file
-            noisePath = file + "." + NoiseMasks.fileName
-        } else {
-            let reader = CaptureReader(directory: options.store)
-            session = try Inspect.session(options, reader: reader)
-            exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
-            noisePath = options.store + "/" + session + "/" + NoiseMasks.fileName
-        }
-        if learnNoise { return try learn(exchanges, target: target, via: via, timeout: timeout, saveTo: noisePath) }
+        let target = try targetFlags.required(by: "replay")
+        let source = try ReplaySource.load(options)
+        let (session, exchanges, noisePath) = (source.session, source.exchanges, source.noisePath)
+        if learnNoise { return try learn(exchanges, target: target, via: via, timeoutSeconds: targetFlags.timeoutSeconds, saveTo: noisePath) }
         print("replaying \(exchanges.count) exchanges of \(session) to \(target)" + (via.map { " via \($0)" } ?? ""))
         var replayer = Replayer(target: target)
         replayer.diff = diff
         replayer.via = via
-        replayer.carries = carries
+        replayer.carries = targetFlags.carries
         replayer.concurrency = concurrency
-        replayer.caFile = caFile
-        replayer.insecure = insecure
-        do {
-            if let masks = try NoiseMasks.load(from: noisePath) {
-                replayer.noise = masks
-                print("ignoring the noise learned in \(noisePath) (\(masks.endpoints.count) endpoints)")
-            }
-        } catch {
-            throw UsageError(message: "\(noisePath) does not parse; fix or delete it (tracetap replay --learn-noise writes it)")
+        replayer.caFile = targetFlags.caFile
+        replayer.insecure = targetFlags.insecure
+        if let masks = try source.noise() {
+            replayer.noise = masks
+            print("ignoring the noise learned in \(noisePath) (\(masks.endpoints.count) endpoints)")
         }
         replayer.pace = recordedPace ? speed : nil
-        replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
+        replayer.timeoutSeconds = targetFlags.timeoutSeconds
         let results: [Replayer.Result]
         do {
             results = try replayer.run(exchanges) { print(line($0)) }
@@ -151,12 +115,12 @@ enum Replay {
         return results.contains { $0.verdict == .regression || $0.verdict == .error } ? 1 : 0
     }
 
-    private static func learn(_ exchanges: [CapturedExchange], target: UpstreamURL, via: UpstreamURL?, timeout: Double,
+    private static func learn(_ exchanges: [CapturedExchange], target: UpstreamURL, via: UpstreamURL?, timeoutSeconds: Int,
                               saveTo path: String) throws(UsageError) -> Int32 {
         print("learning noise: each of \(exchanges.count) requests twice to \(target)")
         var replayer = Replayer(target: target)
         replayer.via = via
-        replayer.timeoutSeconds = max(1, Int(timeout.rounded(.up)))
+        replayer.timeoutSeconds = timeoutSeconds
         let masks: NoiseMasks
         do { masks = try replayer.learnNoise(exchanges) } catch { throw UsageError(message: error.message) }
         for (endpoint, mask) in masks.endpoints.sorted(by: { $0.key < $1.key }) {
@@ -192,6 +156,78 @@ enum Replay {
             let total = results.filter { $0.endpoint == endpoint }.count
             let first = group[0].differences.first?.description ?? group[0].message ?? ""
             print("  \(endpoint)  \(group.count) of \(total)  first: \(first)")
+        }
+    }
+}
+
+/// `--target URL` and what goes with it, shared by replay and the probes.
+struct TargetFlags {
+    static let help = """
+      --target URL            where to send them (http://HOST:PORT or https://HOST:PORT)
+      --target-ca FILE        https targets: trust the CA certificates in this PEM file
+      --insecure              https targets: do not verify the certificate
+      --carry 'SOURCE -> DEST' a value later requests take from an earlier response (cookies are carried anyway):
+                              SOURCE json:$.id or header:Location; DEST path, header:NAME or body
+      --timeout DUR           per response (default 30s)
+    """
+
+    var target: UpstreamURL?
+    var caFile: String?
+    var insecure = false
+    var carries: [Carry] = []
+    var timeout = 30.0
+    var timeoutSeconds: Int { max(1, Int(timeout.rounded(.up))) }
+
+    /// true when `flag` was one of ours.
+    mutating func parse(_ flag: String, _ inline: String?, _ args: inout Arguments) throws(UsageError) -> Bool {
+        switch flag {
+        case "--target":
+            let text = try args.value(for: flag, inline: inline)
+            guard let url = UpstreamURL(text) else { throw UsageError(message: "--target: '\(text)' is not an http:// URL") }
+            target = url
+        case "--target-ca": caFile = try args.value(for: flag, inline: inline)
+        case "--insecure": insecure = true
+        case "--carry":
+            let text = try args.value(for: flag, inline: inline)
+            guard let carry = Carry(text) else {
+                throw UsageError(message: "--carry: '\(text)' is not SOURCE -> DEST (json:$.id -> path, header:Location -> path, json:$.csrf -> header:X-CSRF-Token)")
+            }
+            carries.append(carry)
+        case "--timeout": timeout = try parseDuration(args.value(for: flag, inline: inline), flag: flag)
+        default: return false
+        }
+        return true
+    }
+
+    func required(by command: String) throws(UsageError) -> UpstreamURL {
+        guard let target else { throw UsageError(message: "\(command) needs --target URL (see tracetap \(command) --help)") }
+        return target
+    }
+}
+
+/// The exchanges to send: a HAR file, or a capture session (default the newest), filtered.
+struct ReplaySource {
+    var session: String
+    var exchanges: [CapturedExchange]
+    /// Where the session's learned noise lives (it may not exist yet).
+    var noisePath: String
+
+    static func load(_ options: Inspect.Options) throws(UsageError) -> ReplaySource {
+        if let file = options.positional.first, file.lowercased().hasSuffix(".har") {
+            do {
+                return ReplaySource(session: file, exchanges: try HARImport.load(path: file).filter(options.filter.matches),
+                                    noisePath: file + "." + NoiseMasks.fileName)
+            } catch { throw UsageError(message: error.description) }
+        }
+        let reader = CaptureReader(directory: options.store)
+        let session = try Inspect.session(options, reader: reader)
+        return ReplaySource(session: session, exchanges: reader.exchanges(in: session).exchanges.filter(options.filter.matches),
+                            noisePath: options.store + "/" + session + "/" + NoiseMasks.fileName)
+    }
+
+    func noise() throws(UsageError) -> NoiseMasks? {
+        do { return try NoiseMasks.load(from: noisePath) } catch {
+            throw UsageError(message: "\(noisePath) does not parse; fix or delete it (tracetap replay --learn-noise writes it)")
         }
     }
 }

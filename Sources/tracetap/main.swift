@@ -12,6 +12,7 @@ Usage: tracetap [COMMAND] [flags]
   export    write a session as HAR 1.2, curl commands or JSON Lines
   replay    re-send a session to a build and report what changed (tracetap replay --help)
   race      send one request N times at the same instant to expose races (tracetap race --help)
+  probe     find non-idempotent endpoints and authorization holes in a session (tracetap probe --help)
   rules     tracetap rules check [DIR]: validate fault rule files without running a proxy
   help      this text
 
@@ -47,6 +48,7 @@ func runUntilSignalled(_ server: ProxyServer) -> Never {
     exit(0)
 }
 
+lineBufferStandardOutput()
 var args = Arguments(Array(CommandLine.arguments.dropFirst()))
 let command = args.next() ?? "demo"
 // Half the cores: the proxy shares the machine with the backend and the client it debugs, and one loop
@@ -97,6 +99,12 @@ case "race":
         exit(0)
     }
     do { exit(try Race.run(&args)) } catch { fail(error.message) }
+case "probe":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, Probe.help)
+        exit(0)
+    }
+    do { exit(try Probe.run(&args)) } catch { fail(error.message) }
 case "rules":
     guard args.next() == "check" else { fail("usage: tracetap rules check [DIR]") }
     let directory = args.next() ?? "Rules"

@@ -10,7 +10,8 @@ Prints `PORT <n>` once listening on 127.0.0.1. Routes:
   /slow?ms=N       sleeps, then echoes
   /status/N        answers status N with no body
   /ws              101 Switching Protocols, then echoes raw bytes until the client closes
-  /orders          POST creates an order (not idempotent: every POST makes a new one); GET counts them
+  /orders          POST creates an order (not idempotent: every POST makes a new one), and so does PUT (a PUT
+                   that breaks RFC 9110); GET counts them. No authentication: any caller sees the count
 """
 import gzip, hashlib, json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/orders":
             body = b"".join(self.body_pieces())
             with ORDERS_LOCK:
-                if self.command == "POST":
+                if self.command in ("POST", "PUT"):
                     ORDERS.append(body.decode("utf-8", "replace"))
                     return self.reply(201, json.dumps({"order": len(ORDERS), "status": "created"}).encode())
                 return self.reply(200, json.dumps({"orders": len(ORDERS)}).encode())

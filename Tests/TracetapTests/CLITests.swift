@@ -93,4 +93,20 @@ import Testing
         #expect(out.contains("traceresponse: 00-"))
         #expect(out.contains("X-Request-ID: "))
     }
+
+    @Test func theDemoWalksThroughFindingEachBugAndTheFixedShopIsClean() throws {
+        let (status, out, errors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once", "--capture", temporaryStore()], seconds: 90)
+        #expect(status == 0, "\(errors)")
+        #expect(out.contains("race found in 3 of 3 rounds"), "\(out)")
+        #expect(out.contains("POST /orders: NOT IDEMPOTENT"), "\(out)")
+        #expect(out.contains("GET /orders: bob: revoked credentials still accepted (200)"), "\(out)")
+
+        let (fixed, fixedOut, fixedErrors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once", "--capture", temporaryStore(), "--fixed", "all"],
+                                                            seconds: 90)
+        #expect(fixed == 0, "\(fixedErrors)")
+        #expect(fixedOut.contains("race found in 0 of 3 rounds"), "\(fixedOut)")
+        #expect(fixedOut.contains("POST /orders: IDEMPOTENT WITH KEY"), "\(fixedOut)")
+        #expect(fixedOut.contains("no findings"), "\(fixedOut)")
+        #expect(try Binary.run(["demo", "--fixed", "typo"]).0 == 2)
+    }
 }

@@ -9,4 +9,6 @@
 int tt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 /// Arms SO_LINGER with a zero timeout so that close() sends a TCP RST instead of a FIN.
 int tt_set_linger_reset(int fd);
+/// Makes stdout line-buffered even into a pipe (stdout is a C global Swift 6 will not touch).
+void tt_line_buffer_stdout(void);
 #endif

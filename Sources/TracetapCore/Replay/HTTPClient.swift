@@ -128,3 +128,24 @@ final class HTTPClient {
         }
     }
 }
+
+extension HTTPClient {
+    /// A client for `endpoint`: plain TCP, or for https libcurl's connection and handshake (as for the
+    /// proxy's https upstreams), trusting `caFile` or, when `insecure`, any certificate.
+    static func connecting(to endpoint: UpstreamURL, timeoutSeconds timeout: Int, caFile: String? = nil, insecure: Bool = false) throws(SocketError) -> HTTPClient {
+        if endpoint.isTLS {
+            TLSBridge.globalInit()
+            let settings = TLSBridge.Settings(url: endpoint.description + "/", caFile: caFile, insecure: insecure, connectTimeoutMillis: timeout * 1000)
+            return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try TLSBridge.openBlocking(settings, timeoutSeconds: timeout) }
+        }
+        let address = try SocketAddress.resolve(endpoint.hostPort)
+        return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try Sockets.connectBlocking(to: address, timeoutSeconds: timeout) }
+    }
+}
+
+extension HTTPClient.Response {
+    /// As a captured message, to compare with `ResponseDiff`.
+    var message: CapturedExchange.Message {
+        CapturedExchange.Message(version: "HTTP/1.1", headers: headers, body: body, bodySize: body.count, bodyTruncated: false)
+    }
+}

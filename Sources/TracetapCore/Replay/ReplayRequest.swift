@@ -14,12 +14,27 @@ public enum ReplayRequest {
         "proxy-connection", "proxy-authorization", "traceparent", "tracestate", "expect", replayOfHeader.lowercased(),
     ]
 
-    static func bytes(for e: CapturedExchange, authority: String, cookies: CookieJar, carried: CarriedValues, random: inout FastRandom) -> [UInt8] {
+    /// Whose request it is: the recorded credentials (cookies rewritten by the jar), or another identity's
+    /// `Cookie` / `Authorization` in place of the recorded ones (none: anonymous).
+    enum Credentials {
+        case recorded
+        case replaced(by: [(name: String, value: String)])
+        static let credentialHeaders: Set<String> = ["cookie", "authorization"]
+    }
+
+    static func bytes(for e: CapturedExchange, authority: String, cookies: CookieJar, carried: CarriedValues, random: inout FastRandom,
+                      credentials: Credentials = .recorded, extra: [(name: String, value: String)] = []) -> [UInt8] {
         var out = latin1("\(e.method) \(carried.target(e.target)) HTTP/1.1\r\nHost: \(authority)\r\n")
         for header in e.request?.headers ?? [] where !dropped.contains(header.name.lowercased()) {
-            let value = header.name.lowercased() == "cookie" ? cookies.rewrite(header.value) : carried.header(header.name, header.value)
+            let name = header.name.lowercased()
+            if case .replaced = credentials, Credentials.credentialHeaders.contains(name) { continue }
+            let value = name == "cookie" ? cookies.rewrite(header.value) : carried.header(header.name, header.value)
             out += latin1("\(header.name): \(value)\r\n")
         }
+        if case .replaced(let identity) = credentials {
+            for header in identity { out += latin1("\(header.name): \(header.value)\r\n") }
+        }
+        for header in extra { out += latin1("\(header.name): \(header.value)\r\n") }
         let tag = TraceTag.make(traceparents: [], tracestates: [], requestIDs: [], random: &random)
         out += Array("traceparent: ".utf8) + tag.traceparent + Array("\r\n\(replayOfHeader): \(e.traceID)\r\n".utf8)
         let body = carried.body(e.request?.body ?? [])

@@ -151,16 +151,7 @@ public struct Replayer: Sendable {
     }
 
     private func makeClient() throws(SocketError) -> HTTPClient {
-        let endpoint = via ?? target
-        let timeout = timeoutSeconds
-        if endpoint.isTLS {
-            // https: libcurl connects and does the handshake (as for the proxy's https upstreams).
-            TLSBridge.globalInit()
-            let settings = TLSBridge.Settings(url: endpoint.description + "/", caFile: caFile, insecure: insecure, connectTimeoutMillis: timeout * 1000)
-            return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try TLSBridge.openBlocking(settings, timeoutSeconds: timeout) }
-        }
-        let address = try SocketAddress.resolve(endpoint.hostPort)
-        return HTTPClient(timeoutSeconds: timeout) { () throws(SocketError) -> Int32 in try Sockets.connectBlocking(to: address, timeoutSeconds: timeout) }
+        try HTTPClient.connecting(to: via ?? target, timeoutSeconds: timeoutSeconds, caFile: caFile, insecure: insecure)
     }
 
     /// Sends every request twice to the (reference) target and learns, per endpoint, the response fields
@@ -181,10 +172,8 @@ public struct Replayer: Sendable {
                 answers.append(response)
             }
             guard answers.count == 2 else { continue }
-            let first = CapturedExchange.Message(version: "HTTP/1.1", headers: answers[0].headers, body: answers[0].body,
-                                                 bodySize: answers[0].body.count, bodyTruncated: false)
             learned.learn(endpoint: "\(e.method) \(e.path)",
-                          from: everything.differences(recordedStatus: answers[0].status, recorded: first, replayedStatus: answers[1].status,
+                          from: everything.differences(recordedStatus: answers[0].status, recorded: answers[0].message, replayedStatus: answers[1].status,
                                                        replayedHeaders: answers[1].headers, replayedBody: answers[1].body))
         }
         return learned
