@@ -48,17 +48,22 @@ import TracetapCore
         shop.finishRecording()
     }
 
-    @Test func aRetriedPostThatCreatesTheOrderAgainIsNotIdempotent() throws {
-        let recorded = try ShopUnderTest(bugs: .all)
+    /// Records Ann's orders on one shop, then probes a fresh one (never the one recorded from).
+    static func probeOrders(bugs: DemoBugs) throws -> (Int32?, String) {
+        let recorded = try ShopUnderTest(bugs: bugs)
         defer { recorded.stop() }
-        try Self.recordOrders(recorded)
-        // Probed against a fresh shop, not the one it was recorded from.
-        let fresh = try DemoBackend(bugs: .all)
+        try recordOrders(recorded)
+        let fresh = try DemoBackend(bugs: bugs)
         fresh.start()
         defer { fresh.stop() }
         let (status, out, errors) = try Binary.run(["probe", "idempotency", "--capture", recorded.store, "--target", "http://127.0.0.1:\(fresh.port)",
                                                     "--carry", "json:$.id -> path"], seconds: 60)
-        #expect(status == 1, "\(out)\(errors)")
+        return (status, out + errors)
+    }
+
+    @Test func aRetriedPostThatCreatesTheOrderAgainIsNotIdempotent() throws {
+        let (status, out) = try Self.probeOrders(bugs: .all)
+        #expect(status == 1, "\(out)")
         #expect(out.contains("POST /orders: NOT IDEMPOTENT  (state read with GET /orders)"), "\(out)")
         // The replay logs in afresh, so the fresh shop's numbers are known: order 1, then the duplicate 2.
         #expect(out.contains("after the second POST /orders, GET /orders shows count: 1 -> 2"), "\(out)")
@@ -71,14 +76,7 @@ import TracetapCore
     }
 
     @Test func theFixedShopHonoursTheIdempotencyKey() throws {
-        let recorded = try ShopUnderTest(bugs: .all.subtracting(.duplicateOrders))
-        defer { recorded.stop() }
-        try Self.recordOrders(recorded)
-        let fresh = try DemoBackend(bugs: .all.subtracting(.duplicateOrders))
-        fresh.start()
-        defer { fresh.stop() }
-        let (status, out, _) = try Binary.run(["probe", "idempotency", "--capture", recorded.store, "--target", "http://127.0.0.1:\(fresh.port)",
-                                               "--carry", "json:$.id -> path"], seconds: 60)
+        let (status, out) = try Self.probeOrders(bugs: .all.subtracting(.duplicateOrders))
         #expect(status == 0, "\(out)")
         #expect(out.contains("POST /orders: IDEMPOTENT WITH KEY"), "\(out)")
         #expect(out.contains("with the same Idempotency-Key on both, the second changed nothing"), "\(out)")
