@@ -17,6 +17,7 @@ public final class ProxyServer: Sendable {
     public let adminPort: Int?
     private let stopped = DispatchGroup()
     private let released = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
 
     public init(config: ProxyConfig) throws(StartupError) {
         guard config.admin == nil || config.admin!.isLoopback || config.adminToken != nil else {
@@ -51,8 +52,10 @@ public final class ProxyServer: Sendable {
     public var captureSessionPath: String? { shared.capture?.sessionPath }
     public var config: ProxyConfig { shared.config }
 
-    /// Starts the loop threads and returns.
+    /// Starts the loop threads and returns; later calls do nothing (a second set of loops would share the
+    /// wake-up descriptors, and one of them would miss the shutdown).
     public func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for index in 0..<shared.wakeFDs.count {
             stopped.enter()
             let thread = Thread { [shared, stopped] in

@@ -162,10 +162,11 @@ enum Probe {
             c.error != nil ? "error" : "\(c.status) \(Int((c.similarity * 100).rounded()))%" + (c.finding == nil ? "" : " !")
         }
         let widths = identities.map { max(12, $0.name.count + 2) }
-        print("\n" + pad("request", first) + pad("owner", 8) + zip(identities, widths).map { pad($0.name, $1) }.joined())
+        func line(_ text: String) { print(text.replacingOccurrences(of: " +$", with: "", options: .regularExpression)) }
+        line("\n" + pad("request", first) + pad("owner", 8) + zip(identities, widths).map { pad($0.name, $1) }.joined())
         for row in rows {
-            print(pad(row.endpoint, first) + pad(row.owner.error == nil ? "\(row.owner.status)" : "error", 8)
-                  + zip(row.cells, widths).map { pad(cell($0), $1) }.joined() + (row.isPublic ? "(public)" : ""))
+            line(pad(row.endpoint, first) + pad(row.owner.error == nil ? "\(row.owner.status)" : "error", 8)
+                 + zip(row.cells, widths).map { pad(cell($0), $1) }.joined() + (row.isPublic ? "(public)" : ""))
         }
     }
 }

@@ -29,7 +29,7 @@ func writeLine(_ fd: Int32, _ text: String) {
     bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
 }
 
-/// Runs a proxy until SIGINT or SIGTERM, then stops it gracefully and prints a summary.
+/// Waits for SIGINT or SIGTERM with the (started) proxy running, then stops it gracefully and prints a summary.
 func runUntilSignalled(_ server: ProxyServer) -> Never {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
@@ -38,7 +38,6 @@ func runUntilSignalled(_ server: ProxyServer) -> Never {
         source.setEventHandler { server.requestShutdown() }
         source.resume()
     }
-    server.start()
     server.waitUntilStopped()
     let s = server.stats.snapshot
     writeLine(2, "tracetap: stopped: \(s.exchanges) exchanges, \(s.errors) errors, \(s.clientConnectionsTotal) client connections, "
@@ -72,6 +71,7 @@ case "proxy":
         writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory) (watching for changes), seed \(book.seed)")
         book.watch()
     }
+    server.start()
     runUntilSignalled(server)
 case "demo":
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }

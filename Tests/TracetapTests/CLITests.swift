@@ -94,6 +94,15 @@ import Testing
         #expect(out.contains("X-Request-ID: "))
     }
 
+    @Test func theRunningDemoStopsOnSIGTERM() throws {
+        let demo = try ChildProcess([Repo.binary, "demo", "--listen", "127.0.0.1:0", "--no-capture"])
+        defer { demo.stop() }
+        #expect(demo.waitForOutput("Stop: Ctrl-C", seconds: 30), "\(demo.stdout)")
+        demo.signal(SIGTERM)
+        #expect(demo.waitForExit(seconds: 10) == 0, "\(demo.stderr)")
+        #expect(demo.stderr.contains("tracetap: stopped: "))
+    }
+
     @Test func theDemoWalksThroughFindingEachBugAndTheFixedShopIsClean() throws {
         let (status, out, errors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once", "--capture", temporaryStore()], seconds: 90)
         #expect(status == 0, "\(errors)")
