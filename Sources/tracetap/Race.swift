@@ -15,11 +15,14 @@ enum Race {
       --rounds R          repeat R times and report the detection rate (default 1)
       --max-success K     how many copies may succeed (default 1)
       --before 'POST /p'  a request sent before each round to reset the backend (e.g. restock)
+      --check 'GET /p'    a request sent after each round to read the state it left (printed)
+      --expect TEXT       the check's body must contain TEXT ('"stock":0'), else the round is a finding too
+      --responses         print every copy's status, body digest and the start of its body
       --sequential        the baseline: the same copies one after another
       --from ID           the request of a captured exchange (SESSION:SEQ, SEQ, trace ID); --capture DIR
       -X, -H, -d          as in curl: method, header, body (-d @FILE reads a file)
 
-    Exit status: 1 when a round found a race, 0 when none did, 2 on usage errors.
+    Exit status: 1 when a round found a race (or a failed --expect), 0 when none did, 2 on usage errors.
     """
 
     static func run(_ args: inout Arguments) throws(UsageError) -> Int32 {
@@ -31,6 +34,9 @@ enum Race {
         var rounds = 1
         var maxSuccesses = 1
         var before: (method: String, path: String)?
+        var check: (method: String, path: String)?
+        var expect: String?
+        var showResponses = false
         var sequential = false
         var from: String?
         var store = "Captures"
@@ -52,10 +58,10 @@ enum Race {
             case "-n": copies = try number(args.value(for: arg, inline: nil), arg, 2...1000)
             case "--rounds": rounds = try number(args.value(for: arg, inline: nil), arg, 1...10_000)
             case "--max-success": maxSuccesses = try number(args.value(for: arg, inline: nil), arg, 0...1000)
-            case "--before":
-                let parts = try args.value(for: arg, inline: nil).split(separator: " ", maxSplits: 1).map(String.init)
-                guard parts.count == 2, parts[1].hasPrefix("/") else { throw UsageError(message: "--before: expected 'METHOD /path'") }
-                before = (parts[0].uppercased(), parts[1])
+            case "--before": before = try methodAndPath(args.value(for: arg, inline: nil), arg)
+            case "--check": check = try methodAndPath(args.value(for: arg, inline: nil), arg)
+            case "--expect": expect = try args.value(for: arg, inline: nil)
+            case "--responses": showResponses = true
             case "--sequential": sequential = true
             case "--from": from = try args.value(for: arg, inline: nil)
             case "--capture": store = try args.value(for: arg, inline: nil)
@@ -81,6 +87,8 @@ enum Race {
         probe.copies = copies
         probe.maxSuccesses = maxSuccesses
         probe.before = before
+        probe.check = check
+        if expect != nil && check == nil { throw UsageError(message: "--expect needs --check 'GET /path'") }
 
         print("race: \(copies) x \(probe.method) \(target)\(probe.path), \(rounds) round\(rounds == 1 ? "" : "s")"
               + (sequential ? ", one after another (baseline)" : ", last bytes released together") + "; at most \(maxSuccesses) may succeed")
@@ -90,18 +98,35 @@ enum Race {
             let result: RaceProbe.Round
             do { result = sequential ? try probe.sequentialRound() : try probe.synchronisedRound() } catch { throw UsageError(message: error.message) }
             let counts = Dictionary(grouping: result.statuses, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.value.count) x \($0.key)" }
-            let race = result.successes > maxSuccesses
+            let checkText = result.checkBody.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+            let stateWrong = expect.map { expected in !(checkText ?? "").contains(expected) } ?? false
+            let race = result.successes > maxSuccesses || stateWrong
             if race { caught += 1 }
             spreads.append(result.releaseSpreadMicros)
             print("  round \(round): " + (sequential ? "" : "released within \(Int(result.releaseSpreadMicros.rounded())) µs: ")
                   + counts.joined(separator: ", ") + ", \(result.distinctBodies) distinct bodies"
                   + (result.errors.isEmpty ? "" : ", \(result.errors.count) failed (\(result.errors[0]))")
-                  + (race ? "  RACE: \(result.successes) succeeded" : ""))
+                  + (result.successes > maxSuccesses ? "  RACE: \(result.successes) succeeded" : ""))
+            if let check, let checkText {
+                print("    then \(check.method) \(check.path): \(checkText.prefix(100))" + (stateWrong ? "  RACE: expected \(expect!)" : ""))
+            }
+            if showResponses {
+                for response in result.responses {
+                    print("    copy \(response.copy)/\(copies): \(response.status)  \(ResponseDiff.digest(response.body))  "
+                          + String(decoding: response.body.prefix(60), as: UTF8.self).replacingOccurrences(of: "\n", with: " "))
+                }
+            }
         }
         let sorted = spreads.sorted()
         print("\nrace found in \(caught) of \(rounds) rounds"
               + (sequential ? "" : "; release spread median \(Int(sorted[sorted.count / 2].rounded())) µs, max \(Int((sorted.last ?? 0).rounded())) µs"))
         return caught > 0 ? 1 : 0
+    }
+
+    private static func methodAndPath(_ text: String, _ flag: String) throws(UsageError) -> (method: String, path: String) {
+        let parts = text.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[1].hasPrefix("/") else { throw UsageError(message: "\(flag): expected 'METHOD /path'") }
+        return (parts[0].uppercased(), parts[1])
     }
 
     private static func number(_ text: String, _ flag: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {

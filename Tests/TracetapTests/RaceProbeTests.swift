@@ -38,15 +38,27 @@ import TracetapCore
         #expect(status == 0, "\(out)")
         #expect(out.contains("race found in 0 of 3 rounds"), "\(out)")
         #expect(out.components(separatedBy: "1 x 201, 19 x 409").count - 1 == 3)
+        // Twenty in stock, twenty buyers: all succeed and none is left.
+        let (full, fullOut, _) = try Binary.run(["race", "-X", "POST", "http://127.0.0.1:\(backend.port)/buy", "-n", "20", "--before", "POST /stock?n=20",
+                                                 "--max-success", "20", "--check", "GET /stock", "--expect", #""stock":0"#], seconds: 60)
+        #expect(full == 0 && fullOut.contains(#"20 x 201"#) && fullOut.contains(#"then GET /stock: {"stock":0}"#), "\(fullOut)")
     }
 
     @Test func allowedSuccessesAndACapturedRequestAsTheSource() throws {
         let backend = try Self.shop(.all)
         defer { backend.stop() }
-        // With 20 in stock, 20 buyers at once are all entitled to succeed: no finding.
-        let (status, out, _) = try Binary.run(["race", "-X", "POST", "http://127.0.0.1:\(backend.port)/buy", "-n", "20",
-                                               "--before", "POST /stock?n=20", "--max-success", "20"], seconds: 60)
+        // With 20 in stock, 20 buyers at once are all entitled to succeed: no finding from the count alone.
+        let restock = ["race", "-X", "POST", "http://127.0.0.1:\(backend.port)/buy", "-n", "20", "--before", "POST /stock?n=20", "--max-success", "20"]
+        let (status, out, _) = try Binary.run(restock, seconds: 60)
         #expect(status == 0 && out.contains("race found in 0 of 1 rounds"), "\(out)")
+        // But the stock left afterwards shows the lost updates: 20 sold, yet not 0 left.
+        let (checked, checkedOut, _) = try Binary.run(restock + ["--check", "GET /stock", "--expect", #""stock":0"#, "--responses"], seconds: 60)
+        #expect(checked == 1, "\(checkedOut)")
+        #expect(checkedOut.contains(#"then GET /stock: {"stock":19}  RACE: expected "stock":0"#), "\(checkedOut)")
+        #expect(checkedOut.contains("race found in 1 of 1 rounds"), "\(checkedOut)")
+        // Every copy's answer with its digest: all read 20 and wrote 19.
+        #expect(checkedOut.components(separatedBy: #"fnv1a "#).count - 1 == 20, "\(checkedOut)")
+        #expect(checkedOut.contains(#"copy 20/20: 201  22 bytes, fnv1a "#) && checkedOut.contains(#"{"bought":1,"left":19}"#), "\(checkedOut)")
 
         // The request can come from a capture: method, target, headers and body as recorded.
         let store = temporaryStore()

@@ -5,12 +5,16 @@ import Foundation
 /// the server sees N complete requests within microseconds (last-byte synchronisation).
 public struct RaceProbe: Sendable {
     public struct Round: Sendable {
-        public var statuses: [Int]
+        /// Each copy's answer, in copy order.
+        public var responses: [(copy: Int, status: Int, body: [UInt8])] = []
         /// Failures to connect or read, per copy.
-        public var errors: [String]
-        public var distinctBodies: Int
+        public var errors: [String] = []
         /// From the first released last byte to the last one (0 for a sequential round).
-        public var releaseSpreadMicros: Double
+        public var releaseSpreadMicros: Double = 0
+        /// The body of the state check sent after the round (`check`), when there is one.
+        public var checkBody: [UInt8]?
+        public var statuses: [Int] { responses.map(\.status) }
+        public var distinctBodies: Int { Set(responses.map(\.body)).count }
         public var successes: Int { statuses.filter { (200..<300).contains($0) }.count }
     }
 
@@ -25,6 +29,8 @@ public struct RaceProbe: Sendable {
     public var maxSuccesses = 1
     /// Sent before each round, to put the backend back in its starting state (`POST /stock?n=1`).
     public var before: (method: String, path: String)?
+    /// Sent after each round to read the state it left (`GET /stock`).
+    public var check: (method: String, path: String)?
     public var timeoutSeconds = 10
 
     public init(target: UpstreamURL) { self.target = target }
@@ -43,16 +49,20 @@ public struct RaceProbe: Sendable {
         return try HTTPClient.connecting(to: target, timeoutSeconds: timeoutSeconds)
     }
 
+    /// A bodiless request on its own connection (the reset before a round, the check after it).
+    private func send(_ request: (method: String, path: String)) throws(SocketError) -> HTTPClient.Response {
+        let head = "\(request.method) \(request.path) HTTP/1.1\r\nHost: \(target.authority)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        return try client().exchange(Array(head.utf8), isHead: false)
+    }
+
     private func reset() throws(SocketError) {
-        guard let before else { return }
-        let head = "\(before.method) \(before.path) HTTP/1.1\r\nHost: \(target.authority)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        _ = try client().exchange(Array(head.utf8), isHead: false)
+        if let before { _ = try send(before) }
     }
 
     /// One round with last-byte synchronisation.
     public func synchronisedRound() throws(SocketError) -> Round {
         try reset()
-        var clients: [HTTPClient] = []
+        var clients: [(copy: Int, client: HTTPClient)] = []
         var lastBytes: [UInt8] = []
         var errors: [String] = []
         for copy in 1...copies {
@@ -60,7 +70,7 @@ public struct RaceProbe: Sendable {
             let connection = try client()
             do {
                 try connection.send(bytes.dropLast())
-                clients.append(connection)
+                clients.append((copy, connection))
                 lastBytes.append(bytes[bytes.count - 1])
             } catch {
                 errors.append(error.message)
@@ -70,44 +80,42 @@ public struct RaceProbe: Sendable {
         usleep(50_000)
         let released = Sockets.monotonicNanos()
         var lastReleased = released
-        for (index, connection) in clients.enumerated() {
+        for (index, (_, connection)) in clients.enumerated() {
             do { try connection.send([lastBytes[index]][...]) } catch { errors.append(error.message) }
             lastReleased = Sockets.monotonicNanos()
         }
-        return collect(clients, errors: errors, startedAt: released, spreadMicros: Double(lastReleased - released) / 1000)
+        var round = collect(clients, errors: errors, startedAt: released)
+        round.releaseSpreadMicros = Double(lastReleased - released) / 1000
+        if let check { round.checkBody = try send(check).body }
+        return round
     }
 
     /// The baseline: the same copies one after another, each answered before the next is sent.
     public func sequentialRound() throws(SocketError) -> Round {
         try reset()
-        var statuses: [Int] = []
-        var bodies: Set<[UInt8]> = []
-        var errors: [String] = []
+        var round = Round()
         for copy in 1...copies {
             do {
                 let response = try client().exchange(requestBytes(copy: copy), isHead: method == "HEAD")
-                statuses.append(response.status)
-                bodies.insert(response.body)
+                round.responses.append((copy, response.status, response.body))
             } catch {
-                errors.append(error.message)
+                round.errors.append(error.message)
             }
         }
-        return Round(statuses: statuses, errors: errors, distinctBodies: bodies.count, releaseSpreadMicros: 0)
+        if let check { round.checkBody = try send(check).body }
+        return round
     }
 
-    private func collect(_ clients: [HTTPClient], errors: [String], startedAt: UInt64, spreadMicros: Double) -> Round {
-        var statuses: [Int] = []
-        var bodies: Set<[UInt8]> = []
-        var errors = errors
-        for connection in clients {
+    private func collect(_ clients: [(copy: Int, client: HTTPClient)], errors: [String], startedAt: UInt64) -> Round {
+        var round = Round(errors: errors)
+        for (copy, connection) in clients {
             do {
                 let response = try connection.readResponse(isHead: method == "HEAD", startedAt: startedAt)
-                statuses.append(response.status)
-                bodies.insert(response.body)
+                round.responses.append((copy, response.status, response.body))
             } catch {
-                errors.append(error.message)
+                round.errors.append(error.message)
             }
         }
-        return Round(statuses: statuses, errors: errors, distinctBodies: bodies.count, releaseSpreadMicros: spreadMicros)
+        return round
     }
 }
