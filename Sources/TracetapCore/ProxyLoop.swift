@@ -13,6 +13,8 @@ final class ProxyShared: Sendable {
     let wakeFDs: [Int32]
     let shutdownRequested = Atomic<Bool>(false)
     let capture: CaptureStore?
+    /// Spans the backend sends to the admin port (OTLP), kept with the capture.
+    let spans: SpanStore
     /// Set for an https upstream, whose connections go through libcurl.
     let tlsSettings: TLSBridge.Settings?
 
@@ -24,6 +26,7 @@ final class ProxyShared: Sendable {
             CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, stats: stats, startedAt: stats.startedAt,
                          rulesSeed: config.rules?.seed)
         }
+        spans = SpanStore(sessionPath: capture?.sessionPath)
         self.upstreamAddress = upstreamAddress
         self.listenFD = listenFD
         self.adminFD = adminFD

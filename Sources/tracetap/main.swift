@@ -8,7 +8,8 @@ Usage: tracetap [COMMAND] [flags]
   proxy     run the tracing reverse proxy in front of an HTTP backend (tracetap proxy --help)
   demo      start a built-in backend behind the proxy and show a traced request (the default)
   ls        list recorded exchanges (tracetap ls --help)
-  show      print one recorded exchange with headers, bodies and timings
+  show      print one recorded exchange with headers, bodies, timings and its trace
+  trace     one trace as a waterfall: proxy phases, backend spans, SQL (tracetap trace --help)
   export    write a session as HAR 1.2, curl commands or JSON Lines
   replay    re-send a session to a build and report what changed (tracetap replay --help)
   race      send one request N times at the same instant to expose races (tracetap race --help)
@@ -87,6 +88,12 @@ case "ls", "show", "export":
         default: try Inspect.export(&args)
         }
     } catch { fail(error.message) }
+case "trace":
+    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+        writeLine(1, Trace.help)
+        exit(0)
+    }
+    do { try Trace.run(&args) } catch { fail(error.message) }
 case "replay":
     if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
         writeLine(1, Replay.help)

@@ -12,6 +12,12 @@ struct AdminAPI {
             self.status = status
             body = Array(json.utf8)
         }
+
+        init(status: Int, contentType: String, body: [UInt8]) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
     }
 
     let loop: ProxyLoop
@@ -30,6 +36,12 @@ struct AdminAPI {
             return Reply(status: 200, json: statusJSON())
         case (_, "/api/status"):
             return Reply(status: 405, json: AdminAPI.errorJSON("use GET"))
+        case ("POST", OTLPReceiver.path):
+            return OTLPReceiver(store: loop.shared.spans).receive(contentType: request.headers.first(Array("content-type".utf8)).map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                                                 contentEncoding: request.headers.first(Array("content-encoding".utf8)).map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                                                 body: body)
+        case (_, OTLPReceiver.path):
+            return Reply(status: 405, json: AdminAPI.errorJSON("use POST"))
         case (_, _) where path == "/api/rules" || path.hasPrefix("/api/rules/"):
             return RulesAPI(book: loop.config.rules).respond(method: method, path: path, body: body)
         default:

@@ -7,6 +7,12 @@ final class AdminConnection: Connection {
     /// A request whose body is still arriving, and the body's length.
     private var pending: (head: RequestHead, bodyLength: Int)?
     static let bodyLimit: UInt64 = 64 * 1024
+    /// OTLP exports batch hundreds of spans (OTLP recommends accepting up to 64 MiB).
+    static let otlpBodyLimit: UInt64 = 16 << 20
+
+    private static func limit(for head: RequestHead) -> UInt64 {
+        head.target.starts(with: OTLPReceiver.path.utf8) ? otlpBodyLimit : bodyLimit
+    }
 
     init(fd: Int32, loop: ProxyLoop) {
         super.init(fd: fd, loop: loop, events: Epoll.readable | Epoll.peerClosed)
@@ -31,8 +37,9 @@ final class AdminConnection: Connection {
                 guard !inbound.isEmpty, let head = readHead() else { return updateInterest() }
                 switch try? head.bodyFraming() {
                 case .none?: pending = (head, 0)
-                case .contentLength(let length)? where length <= AdminConnection.bodyLimit: pending = (head, Int(length))
-                case .contentLength?: return reply(AdminAPI.Reply(status: 413, json: AdminAPI.errorJSON("admin bodies are at most 64 KiB")), close: true)
+                case .contentLength(let length)? where length <= Self.limit(for: head): pending = (head, Int(length))
+                case .contentLength?:
+                    return reply(AdminAPI.Reply(status: 413, json: AdminAPI.errorJSON("bodies here are at most \(Self.limit(for: head) >> 10) KiB")), close: true)
                 default: return reply(AdminAPI.Reply(status: 411, json: AdminAPI.errorJSON("send a Content-Length body")), close: true)
                 }
             }

@@ -192,10 +192,15 @@ public enum OTLPDecoder {
         var span = Span(traceID: traceID, spanID: spanID, parentSpanID: parent, name: item["name"]?.text ?? "",
                         kind: item["kind"]?.integer.map { Int(truncatingIfNeeded: $0) } ?? 0,
                         startNanos: item["startTimeUnixNano"]?.unsigned ?? 0, endNanos: item["endTimeUnixNano"]?.unsigned ?? 0, source: .otlp)
-        span.attributes = (item["attributes"]?.items ?? []).map { Span.Attribute($0["key"]?.text ?? "", $0["value"].map { jsonAnyValue($0, depth: 0) } ?? .string("")) }
+        span.attributes = attributes(item["attributes"])
         span.statusCode = item["status"]?["code"]?.integer.map { Int(truncatingIfNeeded: $0) } ?? 0
         span.statusMessage = item["status"]?["message"]?.text ?? ""
         return span
+    }
+
+    /// OTLP JSON `attributes`: `[{"key": ..., "value": {"stringValue": ...}}]`.
+    static func attributes(_ list: JSONValue?) -> [Span.Attribute] {
+        (list?.items ?? []).map { Span.Attribute($0["key"]?.text ?? "", $0["value"].map { jsonAnyValue($0, depth: 0) } ?? .string("")) }
     }
 
     private static func jsonAnyValue(_ value: JSONValue, depth: Int) -> Span.Value {

@@ -55,16 +55,18 @@ enum Repo {
         .deletingLastPathComponent().deletingLastPathComponent()
     static let binary = root.appendingPathComponent(".build/debug/tracetap").path
     static let backendScript = root.appendingPathComponent("Tests/Fixtures/backend.py").path
+    static let tracedAppScript = root.appendingPathComponent("Tests/Fixtures/traced_app.py").path
 }
 
-/// The Python test backend (Tests/Fixtures/backend.py), one process per test that needs it.
+/// A Python test backend (Tests/Fixtures/backend.py unless another script is named), one process per test
+/// that needs it; the script prints `PORT <n>` when it listens.
 final class PythonBackend: Sendable {
     let child: ChildProcess
     let port: Int
 
     /// `tls`: a certificate and key (PEM) to serve HTTPS with.
-    init(tls: TestCertificate? = nil) throws {
-        child = try ChildProcess(["python3", Repo.backendScript] + (tls.map { ["--tls", $0.certFile, $0.keyFile] } ?? []))
+    init(script: String = Repo.backendScript, arguments: [String] = [], tls: TestCertificate? = nil) throws {
+        child = try ChildProcess(["python3", script] + arguments + (tls.map { ["--tls", $0.certFile, $0.keyFile] } ?? []))
         guard child.waitForOutput("PORT ", seconds: 15),
               let line = child.stdout.split(separator: "\n").first,
               let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) else {

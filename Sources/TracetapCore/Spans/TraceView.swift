@@ -1,0 +1,123 @@
+import Foundation
+import TraceContext
+
+/// One trace as a tree of spans on one time axis: the proxy's exchange and its phases (read the request,
+/// connect, send, wait for the upstream, receive), the backend's own spans (OTLP), or, when the backend sent
+/// none, its `Server-Timing` metrics, and the SQL statements of the database leg.
+public struct TraceView: Sendable {
+    public var traceID: String
+    public var spans: [Span]
+
+    public static func assemble(traceID: String, exchanges: [CapturedExchange], spans received: [Span]) -> TraceView {
+        var spans: [Span] = []
+        let backendSent = received.contains { $0.source == .otlp }
+        for e in exchanges where e.traceID == traceID {
+            spans += proxySpans(e)
+            if !backendSent { spans += serverTimingSpans(e) }
+        }
+        return TraceView(traceID: traceID, spans: spans + received.filter { $0.traceID == traceID })
+    }
+
+    /// A stable span ID for a span the proxy derives (a phase, a Server-Timing metric).
+    static func derivedID(_ parts: String...) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in parts.joined(separator: "\u{0}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Hex.encode((0..<8).map { UInt8(truncatingIfNeeded: hash >> (56 - 8 * UInt64($0))) })
+    }
+
+    static func proxySpans(_ e: CapturedExchange) -> [Span] {
+        let start = UInt64(max(0, e.startedUnix) * 1e9)
+        func at(_ key: String) -> UInt64? { e.timings[key].flatMap { $0 >= 0 ? start + UInt64($0) * 1000 : nil } }
+        let end = at("response_complete") ?? at("first_response_byte") ?? at("request_sent") ?? at("body_received") ?? start
+        // The client's own span, when it sent a traceparent, is the proxy span's parent.
+        let clientParent = e.request?.header("traceparent").flatMap { TraceParent.parse(Array($0.utf8)) }.map { $0.parentID.description } ?? ""
+        var root = Span(traceID: e.traceID, spanID: e.spanID, parentSpanID: clientParent, name: "proxy \(e.method) \(e.path)", kind: 2,
+                        startNanos: start, endNanos: end, source: .proxy)
+        root.service = "tracetap"
+        root.attributes = [Span.Attribute("http.request.method", .string(e.method)), Span.Attribute("url.path", .string(e.path)),
+                           Span.Attribute("http.response.status_code", .int(Int64(e.status))), Span.Attribute("tracetap.exchange", .string(e.id))]
+        if let error = e.error {
+            root.statusCode = 2
+            root.statusMessage = e.errorMessage ?? error
+        }
+        var phases: [(String, UInt64?, UInt64?)] = [("read request", start, at("body_received"))]
+        let connected = at("connect")
+        if !e.upstreamReused { phases.append(("connect", at("body_received"), connected)) }
+        phases += [("send", connected ?? at("body_received"), at("request_sent")), ("wait for upstream", at("request_sent"), at("first_response_byte")),
+                   ("receive", at("first_response_byte"), at("response_complete"))]
+        var spans = [root]
+        for (name, from, to) in phases {
+            guard let from, let to, to >= from else { continue }
+            var phase = Span(traceID: e.traceID, spanID: derivedID(e.spanID, name), parentSpanID: e.spanID, name: name, kind: 1,
+                             startNanos: from, endNanos: to, source: .proxy)
+            phase.service = "tracetap"
+            spans.append(phase)
+        }
+        return spans
+    }
+
+    /// Server-Timing has durations but no start times: the metrics are laid out one after another from the
+    /// moment the request reached the upstream, as children of the proxy span.
+    static func serverTimingSpans(_ e: CapturedExchange) -> [Span] {
+        let values = e.response?.headers.filter { $0.name.lowercased() == "server-timing" }.map(\.value) ?? []
+        guard !values.isEmpty else { return [] }
+        let start = UInt64(max(0, e.startedUnix) * 1e9) + UInt64(max(0, e.timings["request_sent"] ?? 0)) * 1000
+        var cursor = start
+        var spans: [Span] = []
+        for (index, metric) in ServerTiming.parse(values).enumerated() {
+            guard let duration = metric.duration, duration >= 0, duration < 86_400_000 else { continue }
+            let nanos = UInt64(duration * 1e6)
+            var span = Span(traceID: e.traceID, spanID: derivedID(e.spanID, "server-timing", String(index)), parentSpanID: e.spanID,
+                            name: metric.description.isEmpty ? metric.name : "\(metric.name) (\(metric.description))", kind: 1,
+                            startNanos: cursor, endNanos: cursor + nanos, source: .serverTiming)
+            span.service = "backend"
+            span.attributes = [Span.Attribute("server_timing.name", .string(metric.name)), Span.Attribute("server_timing.dur_ms", .double(duration))]
+            spans.append(span)
+            cursor += nanos
+        }
+        return spans
+    }
+
+    /// Depth-first from the roots (spans whose parent is not in the trace), children by start time.
+    public var ordered: [(span: Span, depth: Int)] {
+        let ids = Set(spans.map(\.spanID))
+        var children: [String: [Span]] = [:]
+        for span in spans { children[span.parentSpanID, default: []].append(span) }
+        var out: [(Span, Int)] = []
+        var visited: Set<String> = []
+        func visit(_ span: Span, _ depth: Int) {
+            guard visited.insert(span.spanID).inserted else { return }
+            out.append((span, depth))
+            for child in (children[span.spanID] ?? []).sorted(by: { $0.startNanos < $1.startNanos }) { visit(child, depth + 1) }
+        }
+        for root in spans.filter({ $0.parentSpanID.isEmpty || !ids.contains($0.parentSpanID) }).sorted(by: { $0.startNanos < $1.startNanos }) { visit(root, 0) }
+        return out
+    }
+
+    /// The terminal waterfall: one line per span, indented by parent, a bar on a common scale, the duration.
+    public func waterfall(barWidth: Int = 40) -> String {
+        let rows = ordered
+        guard let first = spans.map(\.startNanos).min(), let last = spans.map(\.endNanos).max() else { return "trace \(traceID): no spans\n" }
+        let total = max(1, last - first)
+        let label = { (row: (span: Span, depth: Int)) -> String in
+            String(repeating: "  ", count: row.depth) + row.span.name
+                + (row.span.source == .otlp && !row.span.service.isEmpty ? " [\(row.span.service)]" : "")
+                + (row.span.source == .serverTiming ? " [server-timing]" : "") + (row.span.source == .sql ? " [sql]" : "")
+        }
+        let width = min(70, max(20, rows.map { label($0).count }.max() ?? 20))
+        let sources = Dictionary(grouping: spans, by: \.source.rawValue).sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }
+        var out = "trace \(traceID)  \(Self.milliseconds(total))  \(spans.count) spans (\(sources.joined(separator: ", ")))\n"
+        for row in rows {
+            let offset = Int(Double(row.span.startNanos - first) / Double(total) * Double(barWidth))
+            let length = max(1, Int((Double(row.span.durationNanos) / Double(total) * Double(barWidth)).rounded()))
+            let bar = String(repeating: " ", count: min(offset, barWidth - 1)) + String(repeating: "█", count: min(length, barWidth - min(offset, barWidth - 1)))
+            var name = label(row)
+            if name.count > width { name = String(name.prefix(width - 1)) + "…" }
+            out += name.padding(toLength: width, withPad: " ", startingAt: 0) + "  |" + bar.padding(toLength: barWidth, withPad: " ", startingAt: 0) + "|  "
+                + Self.milliseconds(row.span.durationNanos) + (row.span.statusCode == 2 ? "  ERROR \(row.span.statusMessage)" : "") + "\n"
+        }
+        return out
+    }
+
+    static func milliseconds(_ nanos: UInt64) -> String { String(format: "%.1f ms", Double(nanos) / 1e6) }
+}

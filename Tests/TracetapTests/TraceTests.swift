@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import TracetapCore
+
+/// One request through the proxy yields one trace: the proxy's phases and the backend's own spans, sent by
+/// the real OpenTelemetry SDK to the proxy's admin port, joined by the traceparent the proxy sent.
+@Suite struct TraceTests {
+    /// Polls (bounded) until `condition` holds.
+    static func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        for _ in 0..<Int(seconds * 50) {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    @Test func theBackendsSpansJoinTheProxysTrace() throws {
+        let store = temporaryStore()
+        let proxy = try TestProxy(upstreamPort: 1) { $0.captureDirectory = store }
+        let adminPort = try #require(proxy.server.adminPort)
+        proxy.stop()
+        // The proxy must know the app's port and the app the proxy's admin port: start the proxy first on
+        // a port chosen up front.
+        let app = try PythonBackend(script: Repo.tracedAppScript, arguments: ["--otlp", "http://127.0.0.1:\(adminPort)/v1/traces"])
+        defer { app.stop() }
+        let traced = try TestProxy(upstreamPort: app.port) {
+            $0.captureDirectory = store
+            $0.admin = HostPort(host: "127.0.0.1", port: adminPort)
+        }
+        let response = try traced.get("/orders")
+        #expect(response.status == 200)
+        let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
+        let session = try #require(traced.server.captureSessionPath)
+        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count == 3 })
+        traced.stop()
+
+        let spans = SpanFile.read(sessionPath: session)
+        #expect(Set(spans.map(\.name)) == ["GET /orders", "controller list_orders", "service load_orders"])
+        #expect(spans.allSatisfy { $0.service == "shop" && $0.source == .otlp })
+        let server = try #require(spans.first { $0.name == "GET /orders" })
+        let exchange = try #require(CaptureReader(directory: store).find(traceID))
+        // The app continued the proxy's span: its request span's parent is the span the proxy sent upstream.
+        #expect(server.parentSpanID == exchange.spanID)
+        #expect(server.attribute("http.response.status_code") == .int(200))
+
+        let (status, out, errors) = try Binary.run(["trace", traceID, "--capture", store])
+        #expect(status == 0, "\(errors)")
+        let lines = out.components(separatedBy: "\n")
+        func line(_ name: String) -> String? { lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(name) } }
+        func depth(_ name: String) -> Int? { line(name).map { $0.prefix { $0 == " " }.count / 2 } }
+        #expect(lines[0].hasPrefix("trace \(traceID)") && lines[0].contains("3 otlp") && lines[0].contains("proxy"), "\(out)")
+        #expect(depth("proxy GET /orders") == 0, "\(out)")
+        #expect(depth("wait for upstream") == 1, "\(out)")
+        #expect(depth("GET /orders [shop]") == 1, "\(out)")
+        #expect(depth("controller list_orders [shop]") == 2, "\(out)")
+        #expect(depth("service load_orders [shop]") == 3, "\(out)")
+        // Parent before child, and the service call (10 ms of sleep) inside the controller.
+        let order = ["proxy GET /orders", "GET /orders [shop]", "controller list_orders", "service load_orders"].compactMap { name in lines.firstIndex { $0.contains(name) } }
+        #expect(order == order.sorted() && order.count == 4, "\(out)")
+        let service = try #require(spans.first { $0.name == "service load_orders" })
+        let controller = try #require(spans.first { $0.name == "controller list_orders" })
+        #expect(service.parentSpanID == controller.spanID && controller.parentSpanID == server.spanID)
+        #expect(service.durationNanos >= 10_000_000 && service.startNanos >= controller.startNanos && service.endNanos <= controller.endNanos)
+
+        // The same trace as OTLP JSON reads back to the same spans.
+        let (_, json, _) = try Binary.run(["trace", traceID, "--capture", store, "--json"])
+        let decoded = try OTLPDecoder.decodeJSON(Array(json.utf8))
+        #expect(decoded.spans.count == out.components(separatedBy: "\n").count - 2, "\(json)")
+        #expect(Set(decoded.spans.map(\.traceID)) == [traceID])
+    }
+
+    @Test func serverTimingBecomesSpansWhenNoOTLPArrives() throws {
+        let store = temporaryStore()
+        let app = try PythonBackend(script: Repo.tracedAppScript, arguments: ["--otlp", "http://127.0.0.1:1/v1/traces"])
+        defer { app.stop() }
+        let proxy = try TestProxy(upstreamPort: app.port) { $0.captureDirectory = store }
+        let response = try proxy.get("/timing-only")
+        let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
+        proxy.stop()
+        let (status, out, _) = try Binary.run(["trace", traceID, "--capture", store])
+        #expect(status == 0)
+        #expect(out.contains("db [server-timing]") && out.contains("app (render) [server-timing]"), "\(out)")
+        #expect(out.components(separatedBy: "\n").contains { $0.contains("db [server-timing]") && $0.contains("12.5 ms") }, "\(out)")
+        #expect(out.components(separatedBy: "\n").contains { $0.contains("app (render)") && $0.contains("30.0 ms") }, "\(out)")
+    }
+
+    @Test func theReceiverSpeaksOTLP() throws {
+        let store = temporaryStore()
+        let proxy = try TestProxy(upstreamPort: 1) { $0.captureDirectory = store }
+        defer { proxy.stop() }
+        let adminPort = try #require(proxy.server.adminPort)
+        func post(_ contentType: String, _ body: [UInt8], encoding: String? = nil) throws -> TestResponse {
+            let client = try BlockingSocket.connect(port: adminPort)
+            defer { client.close() }
+            client.send(Array("POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Type: \(contentType)\r\n\(encoding.map { "Content-Encoding: \($0)\r\n" } ?? "")Content-Length: \(body.count)\r\n\r\n".utf8) + body)
+            return try client.readResponse()
+        }
+        let protobuf = try OTLPDecoderTests.fixture("trace.pb")
+        let ok = try post("application/x-protobuf", protobuf)
+        #expect(ok.status == 200 && ok.header("Content-Type") == "application/x-protobuf" && ok.body.isEmpty)
+        let json = try post("application/json; charset=utf-8", try OTLPDecoderTests.fixture("trace.json"))
+        #expect(json.status == 200 && json.text == "{}")
+        // gzip, as the Collector's otlphttp exporter sends by default.
+        let gzipPath = NSTemporaryDirectory() + "trace-\(UUID().uuidString).pb.gz"
+        _ = try ChildProcess.run(["python3", "-c", "import gzip,sys; open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read()))",
+                                  Repo.root.appendingPathComponent("Tests/Fixtures/otlp/trace.pb").path, gzipPath])
+        let gzipped = [UInt8](try Data(contentsOf: URL(fileURLWithPath: gzipPath)))
+        #expect(gzipped.starts(with: [0x1f, 0x8b]))
+        #expect(try post("application/x-protobuf", gzipped, encoding: "gzip").status == 200)
+        #expect(try post("application/x-protobuf", Array(gzipped.dropLast(9)), encoding: "gzip").status == 400)
+        let bad = try post("application/x-protobuf", [0x0a, 0x7f])
+        #expect(bad.status == 400 && bad.header("Content-Type") == "application/x-protobuf")
+        #expect(try post("text/plain", [1]).status == 415)
+        let partial = try post("application/json", Array(#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"00","spanId":"1"}]}]}]}"#.utf8))
+        #expect(partial.status == 200 && partial.text.contains(#""rejectedSpans":"1""#))
+        // Fixture spans three times (protobuf, JSON, gzip); the rejected one is not stored.
+        #expect(Self.eventually { SpanFile.read(sessionPath: proxy.server.captureSessionPath!).count == 9 })
+    }
+}
