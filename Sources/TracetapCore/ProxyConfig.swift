@@ -55,6 +55,10 @@ public struct ProxyConfig: Sendable {
     public var rules: RuleBook?
     /// Honour `X-Tracetap-Fault: delay=300ms, duplicate=2` (any fault but modify) on single requests.
     public var allowHeaderFaults = false
+    /// PostgreSQL pass-throughs that time each statement: clients connect to `listen`, the relay to `upstream`.
+    public var databaseLegs: [(listen: HostPort, upstream: HostPort)] = []
+    /// Keep the literals in recorded SQL (masked as `?` by default).
+    public var databaseShowValues = false
     var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording
     /// (capture, tests) attaches to. It must return quickly.

@@ -15,6 +15,8 @@ public final class ProxyServer: Sendable {
     let shared: ProxyShared
     public let port: Int
     public let adminPort: Int?
+    /// The database legs, in the order configured.
+    public let databaseRelays: [PostgresRelay]
     private let stopped = DispatchGroup()
     private let released = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
@@ -43,6 +45,16 @@ public final class ProxyServer: Sendable {
         let threads = max(1, config.threads)
         let wakeFDs = (0..<threads).map { _ in eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
         shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs)
+        var relays: [PostgresRelay] = []
+        for leg in config.databaseLegs {
+            do throws(StartupError) { relays.append(try PostgresRelay(listen: leg.listen, upstream: leg.upstream, spans: shared.spans, showValues: config.databaseShowValues)) } catch {
+                for relay in relays { relay.stop() }
+                close(listenFD)
+                if let adminFD { close(adminFD) }
+                throw error
+            }
+        }
+        databaseRelays = relays
         port = Sockets.localAddress(listenFD).port
         adminPort = adminFD.map { Sockets.localAddress($0).port }
     }
@@ -56,6 +68,7 @@ public final class ProxyServer: Sendable {
     /// wake-up descriptors, and one of them would miss the shutdown).
     public func start() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for relay in databaseRelays { relay.start() }
         for index in 0..<shared.wakeFDs.count {
             stopped.enter()
             let thread = Thread { [shared, stopped] in
@@ -80,6 +93,7 @@ public final class ProxyServer: Sendable {
     public func waitUntilStopped() {
         stopped.wait()
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for relay in databaseRelays { relay.stop() }
         shared.capture?.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }

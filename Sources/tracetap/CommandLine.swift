@@ -71,6 +71,9 @@ enum ProxyFlags {
       --no-rules                no fault rules
       --seed N                  seed for every probabilistic choice (default: random, printed at start)
       --allow-header-faults     honour 'X-Tracetap-Fault: delay=300ms, duplicate=2, ...' on single requests
+      --db-listen HOST:PORT     a PostgreSQL pass-through that times each statement into the traces, with
+      --db-upstream HOST:PORT   the database it forwards to (pairs, repeatable, in order)
+      --db-show-values          keep literals in recorded SQL (masked as ? by default)
       --quiet                   no access log on stderr
       -h, --help                this help
 
@@ -82,6 +85,8 @@ enum ProxyFlags {
         config.threads = defaultThreads
         var rulesDirectory: String? = "Rules"
         var seed = UInt64.random(in: 1...UInt64(UInt32.max))
+        var databaseListens: [HostPort] = []
+        var databaseUpstreams: [HostPort] = []
         while let arg = args.next() {
             let parts = arg.split(separator: "=", maxSplits: 1).map(String.init)
             let flag = parts[0]
@@ -127,9 +132,16 @@ enum ProxyFlags {
                 guard let value = UInt64(text) else { throw UsageError(message: "--seed: '\(text)' is not a whole number") }
                 seed = value
             case "--quiet": config.accessLog = false
+            case "--db-listen": databaseListens.append(try hostPort(args.value(for: flag, inline: inline), flag: flag))
+            case "--db-upstream": databaseUpstreams.append(try hostPort(args.value(for: flag, inline: inline), flag: flag))
+            case "--db-show-values": config.databaseShowValues = true
             default: throw UsageError(message: "unknown flag \(arg) (see tracetap proxy --help)")
             }
         }
+        guard databaseListens.count == databaseUpstreams.count else {
+            throw UsageError(message: "--db-listen and --db-upstream come in pairs (\(databaseListens.count) and \(databaseUpstreams.count) given)")
+        }
+        config.databaseLegs = Array(zip(databaseListens, databaseUpstreams))
         if let rulesDirectory {
             do throws(RuleError) { config.rules = try RuleBook(directory: rulesDirectory, seed: seed) } catch {
                 throw UsageError(message: "rules: \(error)")

@@ -30,9 +30,11 @@ enum Trace {
         let reader = CaptureReader(directory: store)
         let traceID = reader.find(id)?.traceID ?? id.lowercased()
         for session in reader.sessions().reversed() {
-            let exchanges = reader.exchanges(in: session).exchanges.filter { $0.traceID == traceID }
-            let spans = SpanFile.read(sessionPath: store + "/" + session).filter { $0.traceID == traceID }
-            if !exchanges.isEmpty || !spans.isEmpty { return TraceView.assemble(traceID: traceID, exchanges: exchanges, spans: spans) }
+            let exchanges = reader.exchanges(in: session).exchanges
+            let spans = SpanFile.read(sessionPath: store + "/" + session)
+            if exchanges.contains(where: { $0.traceID == traceID }) || spans.contains(where: { $0.traceID == traceID }) {
+                return TraceView.assemble(traceID: traceID, exchanges: exchanges, spans: spans)
+            }
         }
         return nil
     }

@@ -74,6 +74,9 @@ public struct Span: Sendable, Equatable {
     public var durationNanos: UInt64 { endNanos >= startNanos ? endNanos - startNanos : 0 }
 
     public func attribute(_ key: String) -> Value? { attributes.first { $0.key == key }?.value }
+
+    /// A SQL statement's transaction (`c3.t2`: connection 3's second), nil outside one.
+    var transaction: String? { attribute("db.transaction")?.description }
 }
 
 enum Hex {

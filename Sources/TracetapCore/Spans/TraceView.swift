@@ -8,14 +8,75 @@ public struct TraceView: Sendable {
     public var traceID: String
     public var spans: [Span]
 
+    /// `exchanges` and `spans`: everything of the session (SQL statements without a trace are attributed
+    /// by time, which needs the other exchanges in flight too).
     public static func assemble(traceID: String, exchanges: [CapturedExchange], spans received: [Span]) -> TraceView {
         var spans: [Span] = []
-        let backendSent = received.contains { $0.source == .otlp }
-        for e in exchanges where e.traceID == traceID {
+        let mine = exchanges.filter { $0.traceID == traceID }
+        let backendSent = received.contains { $0.source == .otlp && $0.traceID == traceID }
+        for e in mine {
             spans += proxySpans(e)
             if !backendSent { spans += serverTimingSpans(e) }
         }
-        return TraceView(traceID: traceID, spans: spans + received.filter { $0.traceID == traceID })
+        spans += received.filter { $0.traceID == traceID }
+        let statements = received.filter { $0.source == .sql }
+        spans += sameTransaction(as: traceID, statements: statements)
+        let owned = transactionTraces(statements)
+        spans += probableStatements(of: mine, among: exchanges, statements: statements.filter { $0.traceID.isEmpty && owned[$0.transaction ?? ""] == nil })
+        return TraceView(traceID: traceID, spans: spans)
+    }
+
+    /// Which trace each transaction belongs to, from its statements that carried a traceparent, and the
+    /// span that ran the first of them.
+    static func transactionTraces(_ statements: [Span]) -> [String: (trace: String, parent: String)] {
+        var traces: [String: (trace: String, parent: String)] = [:]
+        for statement in statements.sorted(by: { $0.startNanos < $1.startNanos }) where !statement.traceID.isEmpty {
+            if let transaction = statement.transaction, traces[transaction] == nil { traces[transaction] = (statement.traceID, statement.parentSpanID) }
+        }
+        return traces
+    }
+
+    /// Uncommented statements (BEGIN, COMMIT) of a transaction whose other statements carried this trace.
+    static func sameTransaction(as traceID: String, statements: [Span]) -> [Span] {
+        let traces = transactionTraces(statements)
+        return statements.compactMap { statement in
+            guard statement.traceID.isEmpty, let transaction = statement.transaction, let owner = traces[transaction], owner.trace == traceID else { return nil }
+            var span = statement
+            span.traceID = traceID
+            span.parentSpanID = owner.parent
+            span.attributes.removeAll { $0.key == "tracetap.attribution" }
+            span.attributes.append(Span.Attribute("tracetap.attribution", .string("probable: same transaction as commented statements")))
+            return span
+        }
+    }
+
+    /// The time an exchange's request was with the upstream: a statement run then may be its doing.
+    static func upstreamWindow(_ e: CapturedExchange) -> ClosedRange<UInt64>? {
+        let start = UInt64(max(0, e.startedUnix) * 1e9)
+        guard let sent = e.timings["request_sent"], sent >= 0 else { return nil }
+        let answered = [e.timings["first_response_byte"], e.timings["response_complete"]].compactMap { $0 }.first { $0 >= sent } ?? sent
+        return (start + UInt64(sent) * 1000)...(start + UInt64(answered) * 1000)
+    }
+
+    /// Statements with no traceparent comment that ran while one of `mine` waited for the upstream, as
+    /// children of its proxy span, marked probable; when other exchanges were in flight too, ambiguous.
+    static func probableStatements(of mine: [CapturedExchange], among all: [CapturedExchange], statements: [Span]) -> [Span] {
+        let windows = all.compactMap { e in upstreamWindow(e).map { (e.traceID, $0) } }
+        var found: [Span] = []
+        for e in mine {
+            guard let window = upstreamWindow(e) else { continue }
+            for statement in statements where window.contains(statement.startNanos) && window.contains(statement.endNanos) {
+                let inFlight = Set(windows.filter { $0.1.contains(statement.startNanos) && $0.1.contains(statement.endNanos) }.map(\.0)).count
+                var span = statement
+                span.traceID = e.traceID
+                span.parentSpanID = e.spanID
+                span.attributes.removeAll { $0.key == "tracetap.attribution" }
+                span.attributes.append(Span.Attribute("tracetap.attribution", .string(inFlight <= 1 ? "probable: the only exchange in flight"
+                                                                                         : "ambiguous: \(inFlight) exchanges in flight")))
+                found.append(span)
+            }
+        }
+        return found
     }
 
     /// A stable span ID for a span the proxy derives (a phase, a Server-Timing metric).
@@ -102,7 +163,7 @@ public struct TraceView: Sendable {
         let label = { (row: (span: Span, depth: Int)) -> String in
             String(repeating: "  ", count: row.depth) + row.span.name
                 + (row.span.source == .otlp && !row.span.service.isEmpty ? " [\(row.span.service)]" : "")
-                + (row.span.source == .serverTiming ? " [server-timing]" : "") + (row.span.source == .sql ? " [sql]" : "")
+                + (row.span.source == .serverTiming ? " [server-timing]" : "") + (row.span.source == .sql ? Self.sqlLabel(row.span) : "")
         }
         let width = min(70, max(20, rows.map { label($0).count }.max() ?? 20))
         let sources = Dictionary(grouping: spans, by: \.source.rawValue).sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }
@@ -113,10 +174,22 @@ public struct TraceView: Sendable {
             let bar = String(repeating: " ", count: min(offset, barWidth - 1)) + String(repeating: "█", count: min(length, barWidth - min(offset, barWidth - 1)))
             var name = label(row)
             if name.count > width { name = String(name.prefix(width - 1)) + "…" }
-            out += name.padding(toLength: width, withPad: " ", startingAt: 0) + "  |" + bar.padding(toLength: barWidth, withPad: " ", startingAt: 0) + "|  "
-                + Self.milliseconds(row.span.durationNanos) + (row.span.statusCode == 2 ? "  ERROR \(row.span.statusMessage)" : "") + "\n"
+            let error = row.span.statusCode == 2 ? "  ERROR \(row.span.statusMessage)" : ""
+            let columns: [String] = [name.padding(toLength: width, withPad: " ", startingAt: 0), "  |", bar.padding(toLength: barWidth, withPad: " ", startingAt: 0),
+                                     "|  ", Self.milliseconds(row.span.durationNanos), error, "\n"]
+            out += columns.joined()
         }
         return out
+    }
+
+    /// `[sql]`, `[sql, probable]`, `[sql, tx c3.t2]`: how sure the attribution is, and the transaction.
+    static func sqlLabel(_ span: Span) -> String {
+        var notes = ["sql"]
+        if case .string(let how)? = span.attribute("tracetap.attribution"), how.hasPrefix("probable") || how.hasPrefix("ambiguous") {
+            notes.append(String(how.prefix { $0 != ":" }))
+        }
+        if let transaction = span.attribute("db.transaction") { notes.append("tx \(transaction)") }
+        return " [" + notes.joined(separator: ", ") + "]"
     }
 
     static func milliseconds(_ nanos: UInt64) -> String { String(format: "%.1f ms", Double(nanos) / 1e6) }
