@@ -69,6 +69,77 @@ import Testing
         #expect(Set(decoded.spans.map(\.traceID)) == [traceID])
     }
 
+    /// PostgreSQL, the traced Flask app using psycopg through the proxy's database leg, the proxy in front.
+    @Test func oneRequestIsOneTraceFromTheProxyToTheDatabase() throws {
+        let postgres = try TestPostgres()
+        defer { postgres.stop() }
+        let store = temporaryStore()
+        let (adminPort, databasePort) = (unusedPort(), unusedPort())
+        func configure(_ config: inout ProxyConfig) {
+            config.captureDirectory = store
+            config.admin = HostPort(host: "127.0.0.1", port: adminPort)
+            config.databaseLegs = [(HostPort(host: "127.0.0.1", port: databasePort), HostPort(host: "127.0.0.1", port: postgres.port))]
+        }
+        // The app connects to the database at start: the leg must be up first.
+        let setup = try TestProxy(upstreamPort: 1, configure)
+        let app = try PythonBackend(script: Repo.tracedAppScript,
+                                    arguments: ["--otlp", "http://127.0.0.1:\(adminPort)/v1/traces",
+                                                "--db", "host=127.0.0.1 port=\(databasePort) user=tracetap dbname=postgres sslmode=prefer"])
+        defer { app.stop() }
+        setup.stop()
+        let proxy = try TestProxy(upstreamPort: app.port, configure)
+        let response = try proxy.get("/db/orders")
+        #expect(response.status == 200, "\(response.text)")
+        let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
+        let session = try #require(proxy.server.captureSessionPath)
+        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count >= 4 })
+        // Two buyers at once: two transactions, interleaved.
+        let buyers = [try proxy.connect(), try proxy.connect()]
+        for buyer in buyers { buyer.send("POST /db/buy HTTP/1.1\r\nHost: shop\r\nContent-Length: 0\r\n\r\n") }
+        let bought = try buyers.map { try $0.readResponse() }
+        for buyer in buyers { buyer.close() }
+        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.source == .sql }.count >= 10 })
+        proxy.stop()
+
+        let (status, out, errors) = try Binary.run(["trace", traceID, "--capture", store])
+        #expect(status == 0, "\(errors)")
+        let lines = out.components(separatedBy: "\n")
+        func depth(_ name: String) -> Int? {
+            lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(name) }.map { $0.prefix { $0 == " " }.count / 2 }
+        }
+        #expect(depth("proxy GET /db/orders") == 0, "\(out)")
+        #expect(depth("GET /db/orders [shop]") == 1, "\(out)")
+        #expect(depth("controller db_orders [shop]") == 2, "\(out)")
+        #expect(depth("service load_orders [shop]") == 3, "\(out)")
+        // The commented statement under the span that ran it, parameters as the driver sent them ($1);
+        // the uncommented one attributed by time, under the proxy span, marked probable.
+        #expect(depth("SELECT id, item FROM orders WHERE user_id = $1 [sql]") == 4, "\(out)")
+        #expect(depth("SELECT count(*) FROM orders [sql, probable]") == 1, "\(out)")
+        let statement = try #require(SpanFile.read(sessionPath: session).first { $0.traceID == traceID && $0.source == .sql })
+        #expect(statement.attribute("db.rows") == .int(2) && statement.attribute("db.operation") == .string("SELECT"))
+        #expect(statement.durationNanos > 0 && statement.durationNanos < 1_000_000_000)
+        let service = try #require(SpanFile.read(sessionPath: session).first { $0.name == "service load_orders" && $0.traceID == traceID })
+        #expect(statement.parentSpanID == service.spanID)
+        #expect(statement.startNanos >= service.startNanos && statement.endNanos <= service.endNanos + 1_000_000)
+
+        // Each buyer's trace holds its own transaction, BEGIN and COMMIT included, and both read the
+        // same last item: the double sale is there to see.
+        #expect(bought.map(\.status) == [201, 201], "\(bought.map(\.text))")
+        var transactions: Set<String> = []
+        for buyer in bought {
+            let buyerTrace = String(try #require(buyer.header("traceresponse")).split(separator: "-")[1])
+            let (_, buyOut, _) = try Binary.run(["trace", buyerTrace, "--capture", store])
+            let sql = buyOut.components(separatedBy: "\n").filter { $0.contains("[sql") }
+            #expect(sql.count == 4, "\(buyOut)")
+            #expect(sql.first?.contains("BEGIN") == true && sql.last?.contains("COMMIT") == true, "\(buyOut)")
+            #expect(sql.contains { $0.contains("SELECT left_count FROM stock WHERE item = ?") }, "\(buyOut)")
+            let tx = try #require(sql.first.flatMap { $0.range(of: "tx ") }.map { String(sql.first![$0.upperBound...].prefix { $0 != "]" }) })
+            #expect(sql.allSatisfy { $0.contains("tx \(tx)]") }, "\(buyOut)")
+            transactions.insert(tx)
+        }
+        #expect(transactions.count == 2)
+    }
+
     @Test func serverTimingBecomesSpansWhenNoOTLPArrives() throws {
         let store = temporaryStore()
         let app = try PythonBackend(script: Repo.tracedAppScript, arguments: ["--otlp", "http://127.0.0.1:1/v1/traces"])
