@@ -13,13 +13,18 @@ final class ProxyShared: Sendable {
     let wakeFDs: [Int32]
     let shutdownRequested = Atomic<Bool>(false)
     let capture: CaptureStore?
-    /// Spans the backend sends to the admin port (OTLP), kept with the capture.
+    /// Spans the backend sends to the admin port (OTLP) and the database legs' statements, kept with the capture.
     let spans: SpanStore
+    let databaseLegs: [DatabaseLeg]
+    /// Numbers database connections across loops.
+    let databaseConnections = Atomic<UInt64>(0)
     /// Set for an https upstream, whose connections go through libcurl.
     let tlsSettings: TLSBridge.Settings?
 
-    init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32]) {
+    init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32],
+         databaseLegs: [DatabaseLeg]) {
         self.config = config
+        self.databaseLegs = databaseLegs
         let stats = ProxyStats()
         self.stats = stats
         capture = config.captureDirectory.map {
@@ -52,6 +57,7 @@ final class ProxyLoop {
     private var observers: [ExchangeObserver] = []
     private var clients: [Int32: ClientConnection] = [:]
     private var adminConnections: [Int32: AdminConnection] = [:]
+    private var databaseLinks: [ObjectIdentifier: DatabaseLink] = [:]
     private var listeners: [Listener] = []
     private(set) var shuttingDown = false
     private var forceStopAt: UInt64 = 0
@@ -73,6 +79,12 @@ final class ProxyLoop {
         listeners.append(Listener(fd: shared.listenFD, loop: self) { [unowned self] fd, peer in
             clients[fd] = ClientConnection(fd: fd, peer: peer, loop: self)
         })
+        for leg in shared.databaseLegs {
+            listeners.append(Listener(fd: leg.listenFD, loop: self) { [unowned self] fd, _ in
+                let link = DatabaseLink(clientFD: fd, leg: leg, id: shared.databaseConnections.add(1, ordering: .relaxed).newValue, loop: self)
+                if !link.isClosed { databaseLinks[ObjectIdentifier(link)] = link }
+            })
+        }
         if index == 0, let adminFD = shared.adminFD {
             listeners.append(Listener(fd: adminFD, loop: self) { [unowned self] fd, _ in
                 adminConnections[fd] = AdminConnection(fd: fd, loop: self)
@@ -87,6 +99,7 @@ final class ProxyLoop {
         events.run { shuttingDown && (clients.isEmpty || events.now >= forceStopAt) }
         for client in Array(clients.values) { client.teardown(reason: "shutting down") }
         for admin in Array(adminConnections.values) { admin.closeSocket() }
+        for link in Array(databaseLinks.values) { link.close() }
         pool.closeAll()
         accessLog.flush()
     }
@@ -124,6 +137,7 @@ final class ProxyLoop {
 
     func clientClosed(_ client: ClientConnection) { clients[client.fd] = nil }
     func adminClosed(_ connection: AdminConnection) { adminConnections[connection.fd] = nil }
+    func databaseLinkClosed(_ link: DatabaseLink) { databaseLinks[ObjectIdentifier(link)] = nil }
 
     func logIncompleteRequest(from host: String, bytes: Int) {
         if config.accessLog { accessLog.note("tracetap: \(host) closed the connection after \(bytes) bytes of an incomplete request") }

@@ -16,7 +16,7 @@ public final class ProxyServer: Sendable {
     public let port: Int
     public let adminPort: Int?
     /// The database legs, in the order configured.
-    public let databaseRelays: [PostgresRelay]
+    public var databaseLegs: [DatabaseLeg] { shared.databaseLegs }
     private let stopped = DispatchGroup()
     private let released = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
@@ -44,17 +44,16 @@ public final class ProxyServer: Sendable {
         do throws(SocketError) { upstream = .success(try SocketAddress.resolve(config.upstream.hostPort)) } catch { upstream = .failure(error) }
         let threads = max(1, config.threads)
         let wakeFDs = (0..<threads).map { _ in eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
-        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs)
-        var relays: [PostgresRelay] = []
+        var legs: [DatabaseLeg] = []
         for leg in config.databaseLegs {
-            do throws(StartupError) { relays.append(try PostgresRelay(listen: leg.listen, upstream: leg.upstream, spans: shared.spans, showValues: config.databaseShowValues)) } catch {
-                for relay in relays { relay.stop() }
+            do throws(StartupError) { legs.append(try DatabaseLeg(listen: leg.listen, upstream: leg.upstream)) } catch {
+                for leg in legs { leg.close() }
                 close(listenFD)
                 if let adminFD { close(adminFD) }
                 throw error
             }
         }
-        databaseRelays = relays
+        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs)
         port = Sockets.localAddress(listenFD).port
         adminPort = adminFD.map { Sockets.localAddress($0).port }
     }
@@ -68,7 +67,6 @@ public final class ProxyServer: Sendable {
     /// wake-up descriptors, and one of them would miss the shutdown).
     public func start() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for relay in databaseRelays { relay.start() }
         for index in 0..<shared.wakeFDs.count {
             stopped.enter()
             let thread = Thread { [shared, stopped] in
@@ -93,7 +91,7 @@ public final class ProxyServer: Sendable {
     public func waitUntilStopped() {
         stopped.wait()
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for relay in databaseRelays { relay.stop() }
+        for leg in shared.databaseLegs { leg.close() }
         shared.capture?.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }

@@ -67,7 +67,7 @@ case "proxy":
     do { server = try ProxyServer(config: config) } catch { fail(error.message) }
     writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
         + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? "")
-        + zip(config.databaseLegs, server.databaseRelays).map { ", database on \($0.0.listen.host):\($0.1.port) -> \($0.0.upstream)" }.joined()
+        + zip(config.databaseLegs, server.databaseLegs).map { ", database on \($0.0.listen.host):\($0.1.port) -> \($0.1.upstreamDescription)" }.joined()
         + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
     if let book = config.rules {
         writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory) (watching for changes), seed \(book.seed)")

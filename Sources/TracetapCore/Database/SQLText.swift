@@ -4,6 +4,7 @@ enum SQLText {
     /// The `/*key='value',...*/` comment at the end of a statement (before one trailing `;`), or at its
     /// start (Rails can prepend it); its pairs URL-decoded, and the SQL without it.
     static func comment(_ sql: String) -> (pairs: [String: String], sql: String) {
+        guard sql.utf8.contains(UInt8(ascii: "*")) else { return ([:], sql) }
         var text = Substring(sql).trimmingCharacters(in: .whitespacesAndNewlines)
         var semicolon = ""
         if text.hasSuffix(";") {
@@ -72,90 +73,118 @@ enum SQLText {
 
     /// The statements of a simple query, split at semicolons outside quotes, comments and dollar quotes.
     static func statements(_ sql: String) -> [String] {
+        let bytes = Array(sql.utf8)
+        guard let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) else { return [sql] }
+        // The usual case: one statement ending in `;` (pgbench, psql).
+        if trimmed(bytes, semicolon + 1..<bytes.count).isEmpty, !bytes[..<semicolon].contains(where: { $0 == UInt8(ascii: "'") || $0 == UInt8(ascii: "$") }) {
+            return [String(decoding: bytes[trimmed(bytes, 0..<semicolon)], as: UTF8.self)]
+        }
         var parts: [String] = []
-        var current = ""
-        scan(sql) { piece, kind in
-            if kind == .code, piece == ";" {
-                let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !trimmed.isEmpty { parts.append(trimmed) }
-                current = ""
-            } else {
-                current += piece
+        var start = 0
+        func flush(_ end: Int) {
+            let range = trimmed(bytes, start..<end)
+            if !range.isEmpty { parts.append(String(decoding: bytes[range], as: UTF8.self)) }
+        }
+        scan(bytes) { range, kind in
+            if kind == .code, bytes[range.lowerBound] == UInt8(ascii: ";") {
+                flush(range.lowerBound)
+                start = range.upperBound
             }
         }
-        let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !trimmed.isEmpty { parts.append(trimmed) }
+        flush(bytes.count)
         return parts.isEmpty ? [sql] : parts
+    }
+
+    /// `range` without leading and trailing ASCII whitespace.
+    private static func trimmed(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
+        var lower = range.lowerBound, upper = range.upperBound
+        func space(_ byte: UInt8) -> Bool { byte == 32 || (byte >= 9 && byte <= 13) }
+        while lower < upper && space(bytes[lower]) { lower += 1 }
+        while upper > lower && space(bytes[upper - 1]) { upper -= 1 }
+        return lower..<upper
+    }
+
+    /// Line breaks and tabs as single spaces: a statement on one line.
+    static func oneLine(_ sql: String) -> String {
+        guard sql.utf8.contains(where: { $0 == 10 || $0 == 13 || $0 == 9 }) else { return sql }
+        return String(decoding: sql.utf8.map { $0 == 10 || $0 == 13 || $0 == 9 ? 32 : $0 }, as: UTF8.self)
     }
 
     /// String and numeric literals replaced by `?`, so stored SQL holds no values (the extended
     /// protocol's parameters travel in Bind and are never read).
     static func masked(_ sql: String) -> String {
-        var out = ""
-        var previous: Character = " "
-        scan(sql) { piece, kind in
+        let bytes = Array(sql.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        scan(bytes) { range, kind in
+            let first = bytes[range.lowerBound]
+            let before = range.lowerBound > 0 ? bytes[range.lowerBound - 1] : 32
+            let inWord = isWordByte(before) || before == UInt8(ascii: "$")
             switch kind {
-            case .string: out += "?"
-            case .code where piece.first?.isNumber == true && !(previous.isLetter || previous == "_" || previous == "$" || previous.isNumber): out += "?"
-            default: out += piece
+            case .string: out.append(UInt8(ascii: "?"))
+            case .code where isDigit(first) && !inWord: out.append(UInt8(ascii: "?"))
+            default: out.append(contentsOf: bytes[range])
             }
-            previous = piece.last ?? previous
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     enum PieceKind { case code, string, quotedIdentifier, comment }
 
-    /// Walks SQL in pieces: quoted strings (`'…'`, `E'…'`, `$tag$…$tag$`), quoted identifiers, comments, and
-    /// code, where a run of digits (with `.`) is one piece and every other character its own.
-    private static func scan(_ sql: String, _ visit: (String, PieceKind) -> Void) {
-        let characters = Array(sql)
-        var index = 0
-        func until(_ end: String, from start: Int) -> Int {
-            let endCharacters = Array(end)
-            var at = start
-            while at + endCharacters.count <= characters.count {
-                if Array(characters[at..<at + endCharacters.count]) == endCharacters { return at + endCharacters.count }
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+    private static func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) >= 97 && (byte | 0x20) <= 122 || byte >= 0x80 }
+    private static func isWordByte(_ byte: UInt8) -> Bool { isLetter(byte) || isDigit(byte) || byte == UInt8(ascii: "_") }
+
+    /// Walks SQL's UTF-8 in pieces: quoted strings (`'…'`, `E'…'`, `$tag$…$tag$`), quoted identifiers,
+    /// comments, and code, where a run of digits (with `.`) is one piece and every other byte its own.
+    private static func scan(_ b: [UInt8], _ visit: (Range<Int>, PieceKind) -> Void) {
+        /// The index just past the first `end` at or after `from`, or the end of the text.
+        func past(_ end: [UInt8], from: Int) -> Int {
+            var at = from
+            while at + end.count <= b.count {
+                if b[at] == end[0] && (end.count == 1 || b[at..<at + end.count].elementsEqual(end)) { return at + end.count }
                 at += 1
             }
-            return characters.count
+            return b.count
         }
-        while index < characters.count {
-            let character = characters[index]
-            let next: Character? = index + 1 < characters.count ? characters[index + 1] : nil
+        let quote = UInt8(ascii: "'"), dollar = UInt8(ascii: "$")
+        var index = 0
+        while index < b.count {
+            let byte = b[index]
+            let next: UInt8 = index + 1 < b.count ? b[index + 1] : 0
             var end = index + 1
             var kind = PieceKind.code
-            if character == "'" || ((character == "E" || character == "e") && next == "'" && (index == 0 || !characters[index - 1].isLetter)) {
+            let escapeString = (byte | 0x20) == UInt8(ascii: "e") && next == quote && (index == 0 || !isWordByte(b[index - 1]))
+            if byte == quote || escapeString {
                 kind = .string
-                end = character == "'" ? index + 1 : index + 2
-                while end < characters.count {
-                    if characters[end] == "\\" && character != "'" { end += 2; continue }
-                    if characters[end] == "'" {
-                        if end + 1 < characters.count && characters[end + 1] == "'" { end += 2; continue }
+                end = byte == quote ? index + 1 : index + 2
+                while end < b.count {
+                    if b[end] == UInt8(ascii: "\\") && escapeString { end += 2; continue }
+                    if b[end] == quote {
+                        if end + 1 < b.count && b[end + 1] == quote { end += 2; continue }
                         end += 1
                         break
                     }
                     end += 1
                 }
-            } else if character == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 kind = .quotedIdentifier
-                end = until("\"", from: index + 1)
-            } else if character == "-" && next == "-" {
+                end = past([UInt8(ascii: "\"")], from: index + 1)
+            } else if byte == UInt8(ascii: "-") && next == UInt8(ascii: "-") {
                 kind = .comment
-                end = until("\n", from: index)
-            } else if character == "/" && next == "*" {
+                end = past([10], from: index)
+            } else if byte == UInt8(ascii: "/") && next == UInt8(ascii: "*") {
                 kind = .comment
-                end = until("*/", from: index + 2)
-            } else if character == "$", let close = characters[(index + 1)...].firstIndex(of: "$"),
-                      characters[(index + 1)..<close].allSatisfy({ $0.isLetter || $0 == "_" }) {
-                let tag = String(characters[index...close])
+                end = past([UInt8(ascii: "*"), UInt8(ascii: "/")], from: index + 2)
+            } else if byte == dollar, let close = b[(index + 1)...].firstIndex(where: { !(isLetter($0) || $0 == UInt8(ascii: "_")) }), b[close] == dollar {
                 kind = .string
-                end = until(tag, from: close + 1)
-            } else if character.isNumber {
-                while end < characters.count && (characters[end].isNumber || characters[end] == ".") { end += 1 }
+                end = past(Array(b[index...close]), from: close + 1)
+            } else if isDigit(byte) {
+                while end < b.count && (isDigit(b[end]) || b[end] == UInt8(ascii: ".")) { end += 1 }
             }
-            visit(String(characters[index..<min(end, characters.count)]), kind)
-            index = min(end, characters.count)
+            end = min(end, b.count)
+            visit(index..<end, kind)
+            index = end
         }
     }
 }

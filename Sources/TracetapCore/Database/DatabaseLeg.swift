@@ -1,0 +1,200 @@
+import Glibc
+import TraceContext
+
+/// The database leg: a PostgreSQL wire-protocol pass-through next to the HTTP proxy, on the same event
+/// loops. Bytes go through unchanged, as they arrive, in both directions; on the way the leg reads message
+/// boundaries and times each statement, which becomes a span of the trace named by its sqlcommenter
+/// `traceparent` comment (or, without one, of the HTTP exchange in flight at the time, marked as probable,
+/// when the trace is read).
+///
+/// - SSLRequest and GSSENCRequest are answered `N` (no encryption) so the SQL stays readable; a client with
+///   `sslmode=require` therefore cannot connect through it.
+/// - CancelRequest connections are passed on like any other.
+public final class DatabaseLeg: Sendable {
+    public let port: Int
+    let listenFD: Int32
+    let upstream: SocketAddress
+    public let upstreamDescription: String
+
+    init(listen: HostPort, upstream: HostPort) throws(StartupError) {
+        do throws(SocketError) {
+            self.upstream = try SocketAddress.resolve(upstream)
+            listenFD = try Sockets.listen(on: SocketAddress.resolve(listen), backlog: 1024)
+        } catch {
+            throw StartupError(message: "database leg \(listen) -> \(upstream): \(error.message)")
+        }
+        port = Sockets.localAddress(listenFD).port
+        upstreamDescription = upstream.description
+    }
+
+    func close() { Glibc.close(listenFD) }
+}
+
+/// One client of a database leg and its connection to the database, both on one loop.
+final class DatabaseLink {
+    private unowned let loop: ProxyLoop
+    private let id: UInt64
+    private var client: DatabaseSide!
+    private var server: DatabaseSide!
+    private var connecting = true
+    private var frontend = PostgresFramer(side: .frontend)
+    private var backend = PostgresFramer(side: .backend)
+    /// False once a stream stopped parsing as PostgreSQL: bytes still flow, statements are no longer timed.
+    private var decoding = true
+    private var tracker = StatementTracker()
+    private(set) var isClosed = false
+
+    /// SSLRequest (80877103) and GSSENCRequest (80877104): 8 bytes, the first of a connection.
+    private static let encryptionRequests: [[UInt8]] = [[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]]
+
+    init(clientFD: Int32, leg: DatabaseLeg, id: UInt64, loop: ProxyLoop) {
+        self.loop = loop
+        self.id = id
+        client = DatabaseSide(fd: clientFD, link: self, loop: loop, events: Epoll.readable | Epoll.peerClosed)
+        do throws(SocketError) {
+            server = DatabaseSide(fd: try Sockets.startConnect(to: leg.upstream), link: self, loop: loop, events: Epoll.writable)
+            server.setDeadline(afterNanos: loop.config.connectTimeout.nanos)
+        } catch {
+            writeStderr("tracetap: database leg: \(error.message)\n")
+            server = nil
+            close()
+        }
+    }
+
+    func handle(_ side: DatabaseSide, events: UInt32) {
+        if side === server && connecting {
+            guard events & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 else { return }
+            let error = Sockets.connectError(side.fd)
+            guard error == 0 else {
+                writeStderr("tracetap: database leg: \(SocketError.errno("connecting to the database failed", error).message)\n")
+                return close()
+            }
+            connecting = false
+            side.clearDeadline()
+            side.updateInterest()
+            return pumpClient()
+        }
+        if events & Epoll.writable != 0 {
+            guard side.flush() else { return close() }
+        }
+        guard events & (Epoll.readable | Epoll.peerClosed | Epoll.hangup | Epoll.error) != 0 else { return }
+        let outcome = side.readFromSocket()
+        if side === client { pumpClient() } else { pumpServer() }
+        if case .data = outcome { return }
+        close()  // either side gone: the conversation is over (a broken connection rolls its transaction back)
+    }
+
+    /// The peer took everything queued for it: the other side may read again.
+    func drained(_ side: DatabaseSide) {
+        let other: DatabaseSide? = side === client ? server : client
+        guard let other, other.peerBackpressure else { return }
+        other.peerBackpressure = false
+        if other === client { pumpClient() } else { pumpServer() }
+    }
+
+    private func pumpClient() {
+        guard !isClosed else { return }
+        if frontend.expectsStartup, client.inbound.readableCount >= 8,
+           client.inbound.withReadableBytes({ bytes in Self.encryptionRequests.contains { bytes.prefix(8).elementsEqual($0) } }) {
+            // Answered here, never passed on: no encryption, so the statements stay readable.
+            client.inbound.consume(8)
+            client.send([UInt8(ascii: "N")])
+        }
+        guard !connecting, !client.inbound.isEmpty else { return }
+        let now = Self.wallClockNanos()
+        var messages: [PostgresFramer.Message] = []
+        client.inbound.withReadableBytes { bytes in
+            server.send(bytes)
+            if decoding { decoding = Self.feed(&frontend, bytes, into: &messages) }
+        }
+        client.inbound.consume(client.inbound.readableCount)
+        for message in messages { tracker.frontend(message, at: now) }
+        client.peerBackpressure = server.outbound.readableCount > Connection.highWater
+    }
+
+    private func pumpServer() {
+        guard !isClosed, !server.inbound.isEmpty else { return }
+        let now = Self.wallClockNanos()
+        var messages: [PostgresFramer.Message] = []
+        server.inbound.withReadableBytes { bytes in
+            client.send(bytes)
+            if decoding { decoding = Self.feed(&backend, bytes, into: &messages) }
+        }
+        server.inbound.consume(server.inbound.readableCount)
+        var completed: [StatementTracker.Statement] = []
+        for message in messages { completed += tracker.backend(message, at: now) }
+        if !completed.isEmpty {
+            loop.shared.spans.add(completed.map { StatementSpan.span($0, connection: id, showValues: loop.config.databaseShowValues) })
+        }
+        server.peerBackpressure = client.outbound.readableCount > Connection.highWater
+    }
+
+    /// false when the bytes are not PostgreSQL as we know it (or we lost track of the stream).
+    private static func feed(_ framer: inout PostgresFramer, _ bytes: UnsafeRawBufferPointer, into messages: inout [PostgresFramer.Message]) -> Bool {
+        do throws(PostgresFramer.Malformed) {
+            try framer.feed(bytes) { messages.append($0) }
+            return true
+        } catch {
+            writeStderr("tracetap: database leg: \(error.description); relaying without timing\n")
+            return false
+        }
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        // What was already queued for a side is lost with it, as with any proxy that closes.
+        client.closeSocket()
+        server?.closeSocket()
+        loop.databaseLinkClosed(self)
+    }
+
+    static func wallClockNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// One socket of a database link.
+final class DatabaseSide: Connection {
+    private unowned let link: DatabaseLink
+
+    init(fd: Int32, link: DatabaseLink, loop: ProxyLoop, events: UInt32) {
+        self.link = link
+        super.init(fd: fd, loop: loop, events: events)
+    }
+
+    override func handle(events: UInt32) { link.handle(self, events: events) }
+    override func outputDrained() { link.drained(self) }
+    override func deadlineReached() {
+        writeStderr("tracetap: database leg: the database did not accept the connection in time\n")
+        link.close()
+    }
+}
+
+/// A completed statement as a span.
+enum StatementSpan {
+    static func span(_ statement: StatementTracker.Statement, connection: UInt64, showValues: Bool) -> Span {
+        let (pairs, sql) = SQLText.comment(statement.sql)
+        let context = pairs["traceparent"].flatMap { TraceParent.parse(Array($0.utf8)) }
+        let text = SQLText.oneLine(showValues ? sql : SQLText.masked(sql))
+        var random = SystemRandomNumberGenerator()
+        let id = random.next() as UInt64
+        var span = Span(traceID: context?.traceID.description ?? "", spanID: Hex.encode((0..<8).map { UInt8(truncatingIfNeeded: id >> (8 * $0)) }),
+                        parentSpanID: context?.parentID.description ?? "", name: String(text.prefix(80)), kind: 3,
+                        startNanos: statement.startNanos, endNanos: max(statement.endNanos, statement.startNanos), service: "postgresql", source: .sql)
+        span.attributes = [Span.Attribute("db.system", .string("postgresql")), Span.Attribute("db.statement", .string(text)),
+                           Span.Attribute("db.connection", .int(Int64(connection)))]
+        if !statement.command.isEmpty { span.attributes.append(Span.Attribute("db.operation", .string(statement.command))) }
+        if let rows = statement.rows { span.attributes.append(Span.Attribute("db.rows", .int(Int64(rows)))) }
+        if let transaction = statement.transaction { span.attributes.append(Span.Attribute("db.transaction", .string("c\(connection).t\(transaction)"))) }
+        if let sqlstate = statement.sqlstate {
+            span.statusCode = 2
+            span.statusMessage = "\(sqlstate) \(statement.error ?? "")"
+            span.attributes.append(Span.Attribute("db.sqlstate", .string(sqlstate)))
+        }
+        span.attributes.append(Span.Attribute("tracetap.attribution", .string(context == nil ? "none" : "sqlcommenter")))
+        return span
+    }
+}
