@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import Testing
-import TracetapCore
+@testable import TracetapCore
 
 /// A folder with one rule file, `rules.json`.
 func ruleFolder(_ json: String) throws -> String {
@@ -267,7 +267,8 @@ func ruleFolder(_ json: String) throws -> String {
     @Test func theShippedExamplesLoadAndCoverEveryFault() throws {
         let rules = try RuleLoader.load(directory: Repo.root.appendingPathComponent("Rules/examples").path)
         let kinds = Set(rules.flatMap { $0.faultDescriptions.map { String($0.prefix { $0 != " " }) } })
-        #expect(kinds == ["delay", "timeout", "abort", "reset", "throttle", "slice", "duplicate", "modify"])
+        #expect(kinds == Set(FaultTypes.all.map { $0.type }))
+        #expect(rules.contains { $0.match.sql != nil && $0.faultDescriptions == ["timeout 30000ms then SQLSTATE 57014"] })
         // The default folder holds no active rules: a plain `tracetap proxy` breaks nothing.
         #expect(try RuleLoader.load(directory: Repo.root.appendingPathComponent("Rules").path).isEmpty)
     }

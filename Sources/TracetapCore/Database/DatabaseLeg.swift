@@ -44,6 +44,22 @@ final class DatabaseLink {
     private var tracker = StatementTracker()
     private(set) var isClosed = false
 
+    /// With database fault rules, client messages wait here, whole, until their faults are decided.
+    private struct Waiting {
+        var message: PostgresFramer.Message
+        var size: Int
+        var arrivedAt: UInt64
+        var decided = false
+        var error: (sqlstate: String, message: String)?
+        var faults: [String] = []
+    }
+    private var waiting: [Waiting] = []
+    private var waitingBytes: [UInt8] = []
+    /// A delay fault holds everything behind it until its timer.
+    private var held = false
+    /// A failed extended-protocol group is dropped up to its Sync, then answered with this error.
+    private var droppingGroup: (sqlstate: String, message: String)?
+
     /// SSLRequest (80877103) and GSSENCRequest (80877104): 8 bytes, the first of a connection.
     private static let encryptionRequests: [[UInt8]] = [[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]]
 
@@ -103,6 +119,16 @@ final class DatabaseLink {
         guard !connecting, !client.inbound.isEmpty else { return }
         let now = Self.wallClockNanos()
         var messages: [PostgresFramer.Message] = []
+        if decoding && (!waiting.isEmpty || loop.rules.hasDatabaseRules()) {
+            client.inbound.withReadableBytes { bytes in
+                waitingBytes.append(contentsOf: bytes)
+                decoding = Self.feed(&frontend, bytes, into: &messages)
+            }
+            client.inbound.consume(client.inbound.readableCount)
+            waiting += messages.map { Waiting(message: $0, size: $0.length + ($0.type == 0 ? 4 : 5), arrivedAt: now) }
+            if !decoding { waiting.removeAll() }  // what no longer parses goes through as it is
+            return drainWaiting()
+        }
         client.inbound.withReadableBytes { bytes in
             server.send(bytes)
             if decoding { decoding = Self.feed(&frontend, bytes, into: &messages) }
@@ -110,6 +136,90 @@ final class DatabaseLink {
         client.inbound.consume(client.inbound.readableCount)
         for message in messages { tracker.frontend(message, at: now) }
         client.peerBackpressure = server.outbound.readableCount > Connection.highWater
+    }
+
+    /// Forwards waiting client messages in order, applying the database fault rules to each statement.
+    private func drainWaiting() {
+        while !held, !isClosed, !waiting.isEmpty {
+            var head = waiting[0]
+            if let error = droppingGroup {
+                drop(head)
+                if head.message.type == UInt8(ascii: "S") {
+                    droppingGroup = nil
+                    answer(error)
+                }
+                continue
+            }
+            if !head.decided {
+                head.decided = true
+                if let sql = tracker.sql(of: head.message) {
+                    let applied = loop.rules.faults(forSQL: sql)
+                    let plan = loop.rules.plan(applied)
+                    head.faults = applied.map { "\($0.rule):\($0.fault.kind)" }
+                    head.error = plan.sqlError ?? plan.giveUp.map { _ in ("57014", "canceling statement due to statement timeout") }
+                    waiting[0] = head
+                    let delay = plan.requestDelayMs + (plan.giveUp?.ms ?? 0)
+                    if delay > 0 {
+                        held = true
+                        loop.after(nanos: UInt64(delay) * 1_000_000) { [weak self] in
+                            guard let self, !self.isClosed else { return }
+                            self.held = false
+                            self.drainWaiting()
+                        }
+                        return
+                    }
+                }
+            }
+            if let error = head.error {
+                let sql = tracker.sql(of: head.message) ?? ""
+                recordInjected(sql: sql, error: error, head: head)
+                if head.message.type == UInt8(ascii: "Q") {
+                    drop(head)
+                    answer(error)
+                    continue
+                }
+                if tracker.isIdle {
+                    // The group (Parse/Bind ... Sync) never reaches the database; the client gets the error at its Sync.
+                    droppingGroup = error
+                    continue
+                }
+                // Inside a pipeline the replies already in flight cannot be reordered around an injected
+                // error: the statement runs.
+                writeStderr("tracetap: database leg: \(head.faults.joined(separator: ", ")) not applied inside a pipeline\n")
+            }
+            waitingBytes.withUnsafeBytes { server.send(UnsafeRawBufferPointer(rebasing: $0[0..<head.size])) }
+            drop(head)
+            tracker.frontend(head.message, at: head.arrivedAt, faults: head.faults)
+        }
+        client.peerBackpressure = server.outbound.readableCount > Connection.highWater
+    }
+
+    private func drop(_ head: Waiting) {
+        waitingBytes.removeFirst(head.size)
+        waiting.removeFirst()
+    }
+
+    /// ErrorResponse and ReadyForQuery, as the server would send them for a failed statement.
+    private func answer(_ error: (sqlstate: String, message: String)) {
+        var fields: [UInt8] = []
+        for (code, value) in [("S", "ERROR"), ("V", "ERROR"), ("C", error.sqlstate), ("M", error.message)] {
+            fields += Array(code.utf8) + Array(value.utf8) + [0]
+        }
+        fields.append(0)
+        let inTransaction = tracker.transactionStatus != UInt8(ascii: "I")
+        client.send(Self.message(UInt8(ascii: "E"), fields) + Self.message(UInt8(ascii: "Z"), [inTransaction ? UInt8(ascii: "E") : UInt8(ascii: "I")]))
+    }
+
+    private static func message(_ type: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let length = UInt32(payload.count + 4)
+        return [type, UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + payload
+    }
+
+    private func recordInjected(sql: String, error: (sqlstate: String, message: String), head: Waiting) {
+        var statement = StatementTracker.Statement(sql: sql, startNanos: head.arrivedAt, endNanos: max(head.arrivedAt, Self.wallClockNanos()), faults: head.faults)
+        statement.sqlstate = error.sqlstate
+        statement.error = error.message
+        loop.shared.spans.add([StatementSpan.span(statement, connection: id, showValues: loop.config.databaseShowValues)])
     }
 
     private func pumpServer() {
@@ -195,6 +305,7 @@ enum StatementSpan {
             span.attributes.append(Span.Attribute("db.sqlstate", .string(sqlstate)))
         }
         span.attributes.append(Span.Attribute("tracetap.attribution", .string(context == nil ? "none" : "sqlcommenter")))
+        if !statement.faults.isEmpty { span.attributes.append(Span.Attribute("tracetap.faults", .string(statement.faults.joined(separator: ", ")))) }
         return span
     }
 }

@@ -18,14 +18,16 @@ struct StatementTracker {
         var error: String?
         /// Numbered per connection from 1; nil for a statement that ran on its own (autocommit).
         var transaction: Int?
+        /// Fault rules applied to it (`rule:delay`).
+        var faults: [String] = []
     }
 
     private enum Expected {
-        case query(statements: [String], next: Int, sentAt: UInt64)
+        case query(statements: [String], next: Int, sentAt: UInt64, faults: [String])
         case parse(sql: String, sentAt: UInt64)
         case bind(sql: String, sentAt: UInt64)
         case describe
-        case execute(sql: String, sentAt: UInt64)
+        case execute(sql: String, sentAt: UInt64, faults: [String])
         case close
         case sync
     }
@@ -34,18 +36,43 @@ struct StatementTracker {
     private var preparedSQL: [String: String] = [:]
     private var portalSQL: [String: String] = [:]
     private var lastCompletion: UInt64 = 0
+    /// Faults decided at a Parse or Bind, for the Execute that follows.
+    private var groupFaults: [String] = []
     private var rows = 0
     /// Completed since the last ReadyForQuery: their transaction is known only when it arrives.
     private var unsettled: [Statement] = []
     private var status: UInt8 = UInt8(ascii: "I")
     private var transactions = 0
 
-    mutating func frontend(_ message: PostgresFramer.Message, at now: UInt64) {
+    /// Nothing sent is still waiting for its reply.
+    var isIdle: Bool { pending.isEmpty }
+    /// The transaction status of the last ReadyForQuery: `I`, `T` or `E`.
+    var transactionStatus: UInt8 { status }
+
+    /// The SQL a message will run, for matching fault rules: a query's text, a Parse's statement, or what a
+    /// Bind binds (a statement parsed earlier, perhaps long ago).
+    func sql(of message: PostgresFramer.Message) -> String? {
         var payload = PostgresPayload(message.prefix)
+        switch message.type {
+        case UInt8(ascii: "Q"): return payload.string()
+        case UInt8(ascii: "P"):
+            _ = payload.string()
+            return payload.string()
+        case UInt8(ascii: "B"):
+            _ = payload.string()
+            return payload.string().flatMap { preparedSQL[$0] }
+        default: return nil
+        }
+    }
+
+    mutating func frontend(_ message: PostgresFramer.Message, at now: UInt64, faults: [String] = []) {
+        var payload = PostgresPayload(message.prefix)
+        if !faults.isEmpty { groupFaults = faults }
         switch message.type {
         case UInt8(ascii: "Q"):
             let sql = payload.string() ?? String(decoding: message.prefix, as: UTF8.self)
-            pending.append(.query(statements: SQLText.statements(sql), next: 0, sentAt: now))
+            pending.append(.query(statements: SQLText.statements(sql), next: 0, sentAt: now, faults: groupFaults))
+            groupFaults = []
         case UInt8(ascii: "P"):
             let name = payload.string() ?? ""
             let sql = payload.string() ?? ""
@@ -57,7 +84,9 @@ struct StatementTracker {
             portalSQL[portal] = sql
             pending.append(.bind(sql: sql, sentAt: now))
         case UInt8(ascii: "D"): pending.append(.describe)
-        case UInt8(ascii: "E"): pending.append(.execute(sql: portalSQL[payload.string() ?? ""] ?? "", sentAt: now))
+        case UInt8(ascii: "E"):
+            pending.append(.execute(sql: portalSQL[payload.string() ?? ""] ?? "", sentAt: now, faults: groupFaults))
+            groupFaults = []
         case UInt8(ascii: "C"): pending.append(.close)
         case UInt8(ascii: "S"): pending.append(.sync)
         default: break  // Flush, Terminate, CopyData/Done/Fail, auth: nothing comes back to match
@@ -112,12 +141,12 @@ struct StatementTracker {
         guard let head = pending.first else { return false }
         var statement: Statement
         switch head {
-        case .query(let statements, let next, let sentAt):
+        case .query(let statements, let next, let sentAt, let faults):
             guard next < statements.count else { return false }
-            statement = Statement(sql: statements[next], startNanos: max(sentAt, lastCompletion), endNanos: now)
-            pending[0] = .query(statements: statements, next: next + 1, sentAt: sentAt)
-        case .execute(let sql, let sentAt):
-            statement = Statement(sql: sql, startNanos: max(sentAt, lastCompletion), endNanos: now)
+            statement = Statement(sql: statements[next], startNanos: max(sentAt, lastCompletion), endNanos: now, faults: faults)
+            pending[0] = .query(statements: statements, next: next + 1, sentAt: sentAt, faults: faults)
+        case .execute(let sql, let sentAt, let faults):
+            statement = Statement(sql: sql, startNanos: max(sentAt, lastCompletion), endNanos: now, faults: faults)
             pending.removeFirst()
         case .parse(let sql, let sentAt), .bind(let sql, let sentAt):
             // Only an error makes a statement of a Parse or Bind (planning failed: it never ran).
@@ -139,8 +168,8 @@ struct StatementTracker {
     }
 
     private mutating func markQueryAborted() {
-        guard case .query(let statements, _, let sentAt)? = pending.first else { return }
-        pending[0] = .query(statements: statements, next: statements.count, sentAt: sentAt)
+        guard case .query(let statements, _, let sentAt, let faults)? = pending.first else { return }
+        pending[0] = .query(statements: statements, next: statements.count, sentAt: sentAt, faults: faults)
     }
 
     /// ReadyForQuery: the transaction status tells which transaction the unsettled statements belong to.

@@ -17,6 +17,8 @@ public struct RuleMatch: Sendable {
     public var bodyContains: String?
     /// JSON fields (dotted paths) the request body must hold with these values.
     public var bodyJSON: [(path: String, value: JSONValue)] = []
+    /// A glob (case-insensitive) against database statements: such a rule applies to the database legs only.
+    public var sql: String?
 
     /// Whether deciding needs the request body, which the exchange then reads first.
     var needsBody: Bool { bodyContains != nil || !bodyJSON.isEmpty }
@@ -57,14 +59,26 @@ public final class Rule: Sendable {
         }
     }
 
+    /// A database statement (SQL text as sent, comments included).
+    func matches(sql: String) -> Bool {
+        guard isEnabled, let glob = match.sql else { return false }
+        return fnmatch(glob.lowercased(), sql.lowercased(), 0) == 0
+    }
+
     /// One line per fault, for `rules check` and the admin API.
-    public var faultDescriptions: [String] { faults.map(\.description) }
+    public var faultDescriptions: [String] {
+        faults.map { fault in
+            // A held statement ends as the database's own statement timeout would.
+            if match.sql != nil, let timeout = fault as? Timeout { return "timeout \(timeout.ms)ms then SQLSTATE 57014" }
+            return fault.description
+        }
+    }
     public var hits: Int { applied.load(ordering: .relaxed) }
     public var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
     /// `body` is nil when the request has none or it was not read (a body-matching rule then does not match).
     func matches(_ request: RequestHead, body: [UInt8]?) -> Bool {
-        guard isEnabled else { return false }
+        guard isEnabled, match.sql == nil else { return false }
         let target = request.targetString
         let path = String(target.prefix { $0 != "?" })
         if let method = match.method, request.methodString.uppercased() != method.uppercased() { return false }

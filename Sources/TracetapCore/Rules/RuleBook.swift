@@ -106,6 +106,7 @@ struct LoopRules {
     private var generation = -1
     /// Whether some rule matches on the body, so that a request's body is read before deciding.
     private(set) var needBody = false
+    private var hasSQLRules = false
 
     init(book: RuleBook?, allowHeaderFaults: Bool) {
         self.book = book
@@ -119,6 +120,7 @@ struct LoopRules {
         guard current != generation else { return }
         rules = book.rules
         needBody = rules.contains { $0.match.needsBody }
+        hasSQLRules = rules.contains { $0.match.sql != nil }
         generation = current
     }
 
@@ -135,6 +137,24 @@ struct LoopRules {
             if rule.admits(random: roll) { applied += rule.faults.map { AppliedFault(rule: rule.name, fault: $0) } }
         }
         return applied
+    }
+
+    /// The faults for a database statement, in rule order.
+    mutating func faults(forSQL sql: String) -> [AppliedFault] {
+        guard let book else { return [] }
+        refresh()
+        var applied: [AppliedFault] = []
+        for rule in rules where rule.matches(sql: sql) {
+            let roll = rule.probability < 1 ? book.nextRandom() : 0
+            if rule.admits(random: roll) { applied += rule.faults.map { AppliedFault(rule: rule.name, fault: $0) } }
+        }
+        return applied
+    }
+
+    /// Whether any rule is about database statements (the database legs then look at each statement).
+    mutating func hasDatabaseRules() -> Bool {
+        refresh()
+        return hasSQLRules
     }
 
     /// What the chosen faults ask of the exchange; jitter comes from the seeded generator.

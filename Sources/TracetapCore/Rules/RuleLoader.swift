@@ -43,7 +43,11 @@ public enum RuleLoader {
         let fields = try RuleFields(value, file: file, allowed: ["name", "match", "faults", "probability", "every", "after", "limit", "enabled"])
         guard let name = try fields.string("name"), !name.isEmpty else { throw fields.error("a rule needs a \"name\"") }
         var match = RuleMatch()
-        if let m = try fields.object("match", allowed: ["method", "path", "path_regex", "query", "headers", "body"]) {
+        if let m = try fields.object("match", allowed: ["method", "path", "path_regex", "query", "headers", "body", "sql"]) {
+            match.sql = try m.string("sql")
+            if match.sql != nil, let other = ["method", "path", "path_regex", "query", "headers", "body"].first(where: { m[$0] != nil }) {
+                throw m.error("a rule on database statements matches on \"sql\" only, not \"\(other)\"", at: other)
+            }
             match.method = try m.string("method")
             match.path = try m.string("path")
             match.pathRegex = try m.string("path_regex")
@@ -64,7 +68,17 @@ public enum RuleLoader {
             throw fields.error("rule \"\(name)\" needs a non-empty \"faults\" array")
         }
         var faults: [any Fault] = []
-        for item in faultItems { faults.append(try fault(item, file: file)) }
+        for item in faultItems {
+            let fault = try fault(item, file: file)
+            let forDatabase = FaultTypes.database.contains { $0 == type(of: fault) }
+            if match.sql != nil && !forDatabase {
+                throw RuleError(file: file, line: item.line, reason: "\"\(fault.kind)\" does not apply to database statements (delay, timeout and sql_error do)")
+            }
+            if match.sql == nil && fault is SQLError {
+                throw RuleError(file: file, line: item.line, reason: "sql_error needs a rule that matches database statements (\"match\": {\"sql\": \"UPDATE stock*\"})")
+            }
+            faults.append(fault)
+        }
         let enabled: Bool
         switch fields["enabled"] {
         case nil: enabled = true

@@ -43,19 +43,15 @@ struct ProtobufReader {
         throw Malformed(description: "a varint longer than 10 bytes")
     }
 
-    mutating func fixed64() throws(Malformed) -> UInt64 {
-        guard bytes.endIndex - at >= 8 else { throw Malformed(description: "a fixed64 runs past the end") }
-        var value: UInt64 = 0
-        for index in 0..<8 { value |= UInt64(bytes[at + index]) << UInt64(8 * index) }
-        at += 8
-        return value
-    }
+    mutating func fixed64() throws(Malformed) -> UInt64 { try littleEndian(8) }
 
-    mutating func fixed32() throws(Malformed) -> UInt32 {
-        guard bytes.endIndex - at >= 4 else { throw Malformed(description: "a fixed32 runs past the end") }
-        var value: UInt32 = 0
-        for index in 0..<4 { value |= UInt32(bytes[at + index]) << UInt32(8 * index) }
-        at += 4
+    mutating func fixed32() throws(Malformed) -> UInt32 { UInt32(try littleEndian(4)) }
+
+    private mutating func littleEndian(_ count: Int) throws(Malformed) -> UInt64 {
+        guard bytes.endIndex - at >= count else { throw Malformed(description: "a fixed\(count * 8) runs past the end") }
+        var value: UInt64 = 0
+        for index in 0..<count { value |= UInt64(bytes[at + index]) << UInt64(8 * index) }
+        at += count
         return value
     }
 

@@ -189,6 +189,7 @@ public struct TraceView: Sendable {
             notes.append(String(how.prefix { $0 != ":" }))
         }
         if let transaction = span.attribute("db.transaction") { notes.append("tx \(transaction)") }
+        if let faults = span.attribute("tracetap.faults") { notes.append("fault \(faults)") }
         return " [" + notes.joined(separator: ", ") + "]"
     }
 

@@ -20,7 +20,9 @@ extension Fault {
 }
 
 enum FaultTypes {
-    static let all: [any Fault.Type] = [Delay.self, Timeout.self, Abort.self, Reset.self, Throttle.self, Slice.self, Duplicate.self, Modify.self]
+    static let all: [any Fault.Type] = [Delay.self, Timeout.self, Abort.self, Reset.self, Throttle.self, Slice.self, Duplicate.self, Modify.self, SQLError.self]
+    /// What a rule that matches database statements (`match.sql`) may do to them.
+    static let database: [any Fault.Type] = [Delay.self, Timeout.self, SQLError.self]
 
     static func named(_ type: String) -> (any Fault.Type)? { all.first { $0.type == type } }
 }
@@ -46,6 +48,8 @@ struct FaultPlan {
     var requestEdits = HeaderEdits()
     var responseEdits = HeaderEdits()
     var status: Int?
+    /// A database statement answered with this error instead of running.
+    var sqlError: (sqlstate: String, message: String)?
 
     /// Whether the client's output must be paced or cut while the response is written.
     var shapesResponse: Bool { resetAfterBytes != nil || responseBytesPerSecond != nil || slice != nil }
