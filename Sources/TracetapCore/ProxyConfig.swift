@@ -59,6 +59,8 @@ public struct ProxyConfig: Sendable {
     public var databaseLegs: [(listen: HostPort, upstream: HostPort)] = []
     /// Keep the literals in recorded SQL (masked as `?` by default).
     public var databaseShowValues = false
+    /// An OpenTelemetry collector's OTLP/HTTP endpoint that gets every span (`http://127.0.0.1:4318`).
+    public var otlpExport: String?
     var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }
     /// Called with every finished exchange, on the loop thread that served it: the hook that recording
     /// (capture, tests) attaches to. It must return quickly.

@@ -21,9 +21,13 @@ final class ProxyShared: Sendable {
     /// Set for an https upstream, whose connections go through libcurl.
     let tlsSettings: TLSBridge.Settings?
 
+    /// Sends every span on to a collector (`--otlp-export`).
+    let exporter: OTLPExporter?
+
     init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32],
-         databaseLegs: [DatabaseLeg]) {
+         databaseLegs: [DatabaseLeg], exporter: OTLPExporter?) {
         self.config = config
+        self.exporter = exporter
         self.databaseLegs = databaseLegs
         let stats = ProxyStats()
         self.stats = stats
@@ -31,7 +35,7 @@ final class ProxyShared: Sendable {
             CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, stats: stats, startedAt: stats.startedAt,
                          rulesSeed: config.rules?.seed)
         }
-        spans = SpanStore(sessionPath: capture?.sessionPath)
+        spans = SpanStore(sessionPath: capture?.sessionPath, exporter: exporter)
         self.upstreamAddress = upstreamAddress
         self.listenFD = listenFD
         self.adminFD = adminFD
@@ -132,6 +136,7 @@ final class ProxyLoop {
         shared.stats.responseBodyBytes.add(Int(record.responseBodyBytes))
         for observer in observers { observer.exchangeFinished(record) }
         shared.capture?.submit(record)
+        shared.exporter?.enqueue(TraceView.proxySpans(ExchangeFacts(record)))
         config.onExchange?(record)
     }
 

@@ -53,7 +53,17 @@ public final class ProxyServer: Sendable {
                 throw error
             }
         }
-        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs)
+        var exporter: OTLPExporter?
+        if let url = config.otlpExport {
+            do throws(StartupError) { exporter = try OTLPExporter(url: url) } catch {
+                for leg in legs { leg.close() }
+                close(listenFD)
+                if let adminFD { close(adminFD) }
+                throw error
+            }
+        }
+        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs,
+                             exporter: exporter)
         port = Sockets.localAddress(listenFD).port
         adminPort = adminFD.map { Sockets.localAddress($0).port }
     }
@@ -67,6 +77,7 @@ public final class ProxyServer: Sendable {
     /// wake-up descriptors, and one of them would miss the shutdown).
     public func start() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shared.exporter?.start()
         for index in 0..<shared.wakeFDs.count {
             stopped.enter()
             let thread = Thread { [shared, stopped] in
@@ -92,6 +103,7 @@ public final class ProxyServer: Sendable {
         stopped.wait()
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for leg in shared.databaseLegs { leg.close() }
+        shared.exporter?.stop()
         shared.capture?.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }

@@ -74,6 +74,8 @@ enum ProxyFlags {
       --db-listen HOST:PORT     a PostgreSQL pass-through that times each statement into the traces, with
       --db-upstream HOST:PORT   the database it forwards to (pairs, repeatable, in order)
       --db-show-values          keep literals in recorded SQL (masked as ? by default)
+      --otlp-export URL         send every span (the proxy's, the backend's, the SQL) to an OTLP/HTTP collector,
+                                as JSON (e.g. http://127.0.0.1:4318; /v1/traces is added to a bare endpoint)
       --quiet                   no access log on stderr
       -h, --help                this help
 
@@ -135,6 +137,7 @@ enum ProxyFlags {
             case "--db-listen": databaseListens.append(try hostPort(args.value(for: flag, inline: inline), flag: flag))
             case "--db-upstream": databaseUpstreams.append(try hostPort(args.value(for: flag, inline: inline), flag: flag))
             case "--db-show-values": config.databaseShowValues = true
+            case "--otlp-export": config.otlpExport = try args.value(for: flag, inline: inline)
             default: throw UsageError(message: "unknown flag \(arg) (see tracetap proxy --help)")
             }
         }

@@ -8,7 +8,7 @@ enum Inspect {
     Usage:
       tracetap ls [SESSION] [--status 5xx|404] [--path '/api/*'] [--exclude '/static/*'] [--method POST] [--trace ID] [--slower 200ms]
       tracetap show ID [--show-secrets] [--mask-field NAME]...
-      tracetap export SESSION --format har|curl|jsonl [--out FILE] [--show-secrets] [--mask-field NAME]...
+      tracetap export SESSION --format har|curl|jsonl|otlp [--out FILE] [--show-secrets] [--mask-field NAME]...
 
     SESSION is a folder name under the store (default: the newest). ID is SESSION:SEQ, SEQ (newest session),
     a trace ID or a request ID. --capture DIR reads another store (default Captures).
@@ -48,7 +48,7 @@ enum Inspect {
             case "--out": options.out = try args.value(for: flag, inline: inline)
             case "--format":
                 let text = try args.value(for: flag, inline: inline)
-                guard let format = Export.Format(rawValue: text) else { throw UsageError(message: "--format: '\(text)' is not har, curl or jsonl") }
+                guard let format = Export.Format(rawValue: text) else { throw UsageError(message: "--format: '\(text)' is not har, curl, jsonl or otlp") }
                 options.format = format
             default:
                 if try extra(flag, inline, &args) { continue }
@@ -155,11 +155,12 @@ enum Inspect {
 
     static func export(_ args: inout Arguments) throws(UsageError) {
         let options = try parse(&args)
-        guard let format = options.format else { throw UsageError(message: "export needs --format har, curl or jsonl") }
+        guard let format = options.format else { throw UsageError(message: "export needs --format har, curl, jsonl or otlp") }
         let reader = CaptureReader(directory: options.store)
         let session = try session(options, reader: reader)
         let exchanges = reader.exchanges(in: session).exchanges.filter(options.filter.matches)
-        var bytes = Export.render(exchanges, as: format, mask: options.mask)
+        let spans = format == .otlp ? SpanFile.read(sessionPath: options.store + "/" + session) : []
+        var bytes = Export.render(exchanges, as: format, mask: options.mask, spans: spans)
         if let out = options.out {
             guard FileManager.default.createFile(atPath: out, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
                 throw UsageError(message: "cannot write \(out)")

@@ -67,6 +67,11 @@ import Testing
         let decoded = try OTLPDecoder.decodeJSON(Array(json.utf8))
         #expect(decoded.spans.count == out.components(separatedBy: "\n").count - 2, "\(json)")
         #expect(Set(decoded.spans.map(\.traceID)) == [traceID])
+        // And the whole session: every trace, as one OTLP request.
+        let (exported, sessionJSON, _) = try Binary.run(["export", "--capture", store, "--format", "otlp"])
+        #expect(exported == 0)
+        let whole = try OTLPDecoder.decodeJSON(Array(sessionJSON.utf8))
+        #expect(Set(whole.spans.map(\.spanID)) == Set(decoded.spans.map(\.spanID)))
     }
 
     /// PostgreSQL, the traced Flask app using psycopg through the proxy's database leg, the proxy in front.
@@ -138,6 +143,35 @@ import Testing
             transactions.insert(tx)
         }
         #expect(transactions.count == 2)
+    }
+
+    @Test func everySpanGoesOnToACollector() throws {
+        let collector = try PythonBackend(script: Repo.root.appendingPathComponent("Tests/Fixtures/otlp/collector.py").path)
+        defer { collector.stop() }
+        let backend = try PythonBackend()
+        defer { backend.stop() }
+        let proxy = try TestProxy(upstreamPort: backend.port) {
+            $0.captureDirectory = nil
+            $0.otlpExport = "http://127.0.0.1:\(collector.port)"
+        }
+        let response = try proxy.get("/export-me")
+        let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
+        // Spans the backend sends to the proxy go on too.
+        let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
+        let fixture = try OTLPDecoderTests.fixture("trace.json")
+        admin.send(Array("POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: \(fixture.count)\r\n\r\n".utf8) + fixture)
+        #expect(try admin.readResponse().status == 200)
+        admin.close()
+        proxy.stop()  // sends what is queued
+        #expect(Self.eventually { collector.child.stdout.components(separatedBy: "\n").count >= 10 })
+        let received = collector.child.stdout.split(separator: "\n").dropFirst().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!received.contains { $0["error"] != nil }, "\(received)")
+        let proxySpans = received.filter { $0["trace"] as? String == traceID }
+        #expect(Set(proxySpans.compactMap { $0["name"] as? String }).isSuperset(of: ["proxy GET /export-me", "wait for upstream", "receive"]), "\(proxySpans)")
+        #expect(proxySpans.allSatisfy { $0["service"] as? String == "tracetap" })
+        let root = try #require(proxySpans.first { $0["name"] as? String == "proxy GET /export-me" })
+        #expect(proxySpans.filter { $0["parent"] as? String == root["span"] as? String }.count >= 3)
+        #expect(Set(received.compactMap { $0["name"] as? String }).isSuperset(of: ["GET /orders", "load orders", "send email"]))
     }
 
     @Test func serverTimingBecomesSpansWhenNoOTLPArrives() throws {

@@ -2,10 +2,12 @@ import Foundation
 
 /// `tracetap export`: HAR 1.2, curl commands, JSON Lines. Every format goes through `SecretMask`.
 public enum Export {
-    public enum Format: String, Sendable, CaseIterable { case har, curl, jsonl }
+    public enum Format: String, Sendable, CaseIterable { case har, curl, jsonl, otlp }
 
-    public static func render(_ exchanges: [CapturedExchange], as format: Format, mask: SecretMask) -> [UInt8] {
+    /// `spans`: the session's stored spans (OTLP export only).
+    public static func render(_ exchanges: [CapturedExchange], as format: Format, mask: SecretMask, spans: [Span] = []) -> [UInt8] {
         switch format {
+        case .otlp: return otlp(exchanges, spans: spans)
         case .har: return har(exchanges, mask: mask)
         case .curl: return Array(exchanges.map { curl($0, mask: mask) }.joined().utf8)
         case .jsonl: return exchanges.flatMap { jsonl($0, mask: mask) }
@@ -206,5 +208,16 @@ public enum Export {
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return [UInt8](data) + [UInt8(ascii: "\n")]
+    }
+
+    /// Every trace of the exchanges as one OTLP/JSON ExportTraceServiceRequest: the proxy's spans, the
+    /// backend's, Server-Timing metrics where no backend spans came, and the SQL statements.
+    static func otlp(_ exchanges: [CapturedExchange], spans: [Span]) -> [UInt8] {
+        var seen: Set<String> = []
+        var all: [Span] = []
+        for e in exchanges where seen.insert(e.traceID).inserted {
+            all += TraceView.assemble(traceID: e.traceID, exchanges: exchanges, spans: spans).spans
+        }
+        return Array((OTLPEncoder.request(all) + "\n").utf8)
     }
 }

@@ -19,14 +19,19 @@ final class SpanStore: Sendable {
     static let memoryLimit = 50_000
 
     private let sessionPath: String?
+    private let exporter: OTLPExporter?
     private let state = Mutex(State())
 
-    init(sessionPath: String?) { self.sessionPath = sessionPath }
+    init(sessionPath: String?, exporter: OTLPExporter? = nil) {
+        self.sessionPath = sessionPath
+        self.exporter = exporter
+    }
 
     deinit { state.withLock { if $0.fd >= 0 { close($0.fd) } } }
 
     func add(_ spans: [Span]) {
         guard !spans.isEmpty else { return }
+        exporter?.enqueue(spans)
         var lines: [UInt8] = []
         if sessionPath != nil { for span in spans { lines += Array(SpanFile.line(span).utf8) + [10] } }
         state.withLock { s in

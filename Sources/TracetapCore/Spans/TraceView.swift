@@ -87,19 +87,27 @@ public struct TraceView: Sendable {
     }
 
     static func proxySpans(_ e: CapturedExchange) -> [Span] {
-        let start = UInt64(max(0, e.startedUnix) * 1e9)
-        func at(_ key: String) -> UInt64? { e.timings[key].flatMap { $0 >= 0 ? start + UInt64($0) * 1000 : nil } }
-        let end = at("response_complete") ?? at("first_response_byte") ?? at("request_sent") ?? at("body_received") ?? start
         // The client's own span, when it sent a traceparent, is the proxy span's parent.
         let clientParent = e.request?.header("traceparent").flatMap { TraceParent.parse(Array($0.utf8)) }.map { $0.parentID.description } ?? ""
-        var root = Span(traceID: e.traceID, spanID: e.spanID, parentSpanID: clientParent, name: "proxy \(e.method) \(e.path)", kind: 2,
+        return proxySpans(ExchangeFacts(traceID: e.traceID, spanID: e.spanID, parentSpanID: clientParent, method: e.method, path: e.path, status: e.status,
+                                        error: e.error.map { e.errorMessage ?? $0 }, exchangeID: e.id, startNanos: UInt64(max(0, e.startedUnix) * 1e9),
+                                        timings: e.timings, upstreamReused: e.upstreamReused))
+    }
+
+    /// The proxy's span for an exchange and one child per phase: read the request, connect (a new upstream
+    /// connection only), send, wait for the upstream, receive.
+    static func proxySpans(_ e: ExchangeFacts) -> [Span] {
+        let start = e.startNanos
+        func at(_ key: String) -> UInt64? { e.timings[key].flatMap { $0 >= 0 ? start + UInt64($0) * 1000 : nil } }
+        let end = at("response_complete") ?? at("first_response_byte") ?? at("request_sent") ?? at("body_received") ?? start
+        var root = Span(traceID: e.traceID, spanID: e.spanID, parentSpanID: e.parentSpanID, name: "proxy \(e.method) \(e.path)", kind: 2,
                         startNanos: start, endNanos: end, source: .proxy)
         root.service = "tracetap"
         root.attributes = [Span.Attribute("http.request.method", .string(e.method)), Span.Attribute("url.path", .string(e.path)),
-                           Span.Attribute("http.response.status_code", .int(Int64(e.status))), Span.Attribute("tracetap.exchange", .string(e.id))]
+                           Span.Attribute("http.response.status_code", .int(Int64(e.status))), Span.Attribute("tracetap.exchange", .string(e.exchangeID))]
         if let error = e.error {
             root.statusCode = 2
-            root.statusMessage = e.errorMessage ?? error
+            root.statusMessage = error
         }
         var phases: [(String, UInt64?, UInt64?)] = [("read request", start, at("body_received"))]
         let connected = at("connect")
@@ -194,4 +202,34 @@ public struct TraceView: Sendable {
     }
 
     static func milliseconds(_ nanos: UInt64) -> String { String(format: "%.1f ms", Double(nanos) / 1e6) }
+}
+
+/// What the proxy's own spans are made of, from a recorded exchange or one that just finished.
+struct ExchangeFacts {
+    var traceID: String
+    var spanID: String
+    /// The client's span, when it sent a traceparent.
+    var parentSpanID: String
+    var method: String
+    var path: String
+    var status: Int
+    var error: String?
+    var exchangeID: String
+    var startNanos: UInt64
+    /// Microseconds from the first byte of the request, by the capture's names; -1 for phases that did not happen.
+    var timings: [String: Int]
+    var upstreamReused: Bool
+}
+
+extension ExchangeFacts {
+    init(_ r: ExchangeRecord) {
+        let target = r.request?.targetString ?? "-"
+        let t = r.timings
+        self.init(traceID: r.trace.traceID.description, spanID: r.trace.spanID.description, parentSpanID: r.trace.parentSpanID?.description ?? "",
+                  method: r.request?.methodString ?? "-", path: String(target.prefix { $0 != "?" }), status: r.status,
+                  error: r.failure.map { r.failureMessage ?? "\($0)" }, exchangeID: String(r.id), startNanos: UInt64(max(0, r.startedAt) * 1e9),
+                  timings: ["head_received": Int(t.headReceived), "body_received": Int(t.bodyReceived), "connect": Int(t.connect), "tls": Int(t.tls),
+                            "request_sent": Int(t.requestSent), "first_response_byte": Int(t.firstResponseByte), "response_complete": Int(t.responseComplete)],
+                  upstreamReused: r.upstreamReused)
+    }
 }
