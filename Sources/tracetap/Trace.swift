@@ -4,12 +4,13 @@ import TracetapCore
 /// `tracetap trace ID`: one trace as a waterfall (or OTLP JSON), from the capture store.
 enum Trace {
     static let help = """
-    Usage: tracetap trace ID [--capture DIR] [--json]
+    Usage: tracetap trace ID [ID...] [--capture DIR] [--json]
 
     The whole path of one request: the proxy's exchange and its phases, the backend's spans (sent to the
     proxy's admin port over OTLP/HTTP at /v1/traces, or taken from its Server-Timing header), one line per
     span, indented by parent, with a bar on a common time scale. ID is a trace ID or an exchange ID
-    (SESSION:SEQ, SEQ). --json prints the trace as an OTLP/JSON ExportTraceServiceRequest instead.
+    (SESSION:SEQ, SEQ). Several IDs share one time axis: two buyers' transactions side by side.
+    --json prints the trace(s) as an OTLP/JSON ExportTraceServiceRequest instead.
     """
 
     static func run(_ args: inout Arguments) throws(UsageError) {
@@ -19,8 +20,13 @@ enum Trace {
             json = true
             return true
         }
-        guard let id = options.positional.first else { throw UsageError(message: "trace needs a trace ID or an exchange ID (see tracetap trace --help)") }
-        guard let view = find(id, store: options.store) else { throw UsageError(message: "no trace '\(id)' in \(options.store)") }
+        guard !options.positional.isEmpty else { throw UsageError(message: "trace needs a trace ID or an exchange ID (see tracetap trace --help)") }
+        var views: [TraceView] = []
+        for id in options.positional {
+            guard let view = find(id, store: options.store) else { throw UsageError(message: "no trace '\(id)' in \(options.store)") }
+            views.append(view)
+        }
+        let view = views.count == 1 ? views[0] : TraceView(traceID: views.map(\.traceID).joined(separator: " + "), spans: views.flatMap(\.spans))
         print(json ? OTLPEncoder.request(view.spans) : view.waterfall(), terminator: "")
         if json { print("") }
     }

@@ -8,6 +8,11 @@ public struct TraceView: Sendable {
     public var traceID: String
     public var spans: [Span]
 
+    public init(traceID: String, spans: [Span]) {
+        self.traceID = traceID
+        self.spans = spans
+    }
+
     /// `exchanges` and `spans`: everything of the session (SQL statements without a trace are attributed
     /// by time, which needs the other exchanges in flight too).
     public static func assemble(traceID: String, exchanges: [CapturedExchange], spans received: [Span]) -> TraceView {
