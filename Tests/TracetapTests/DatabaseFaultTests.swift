@@ -59,6 +59,24 @@ import Testing
         #expect(faulted.contains { $0.attribute("tracetap.faults") == .string("hang:timeout") && $0.attribute("db.sqlstate") == .string("57014") })
     }
 
+    @Test func copyAndCancelPassThrough() throws {
+        let postgres = try TestPostgres()
+        defer { postgres.stop() }
+        let leg = unusedPort()
+        let proxy = try TestProxy(upstreamPort: 1) {
+            $0.databaseLegs = [(HostPort(host: "127.0.0.1", port: leg), HostPort(host: "127.0.0.1", port: postgres.port))]
+        }
+        defer { proxy.stop() }
+        let (status, out, errors) = try ChildProcess.run(["python3", Repo.root.appendingPathComponent("Tests/Fixtures/pg/cancel-and-copy.py").path, String(leg)], seconds: 60)
+        #expect(status == 0, "\(errors)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        // 1,000 rows in with COPY FROM STDIN and out again with COPY TO STDOUT, untouched.
+        #expect(result["copied"] as? Int == 1000 && (result["last"] as? [String]) == ["999", "word999"], "\(result)")
+        // The CancelRequest went through the leg to the server and stopped the 10 s sleep.
+        #expect(result["cancel"] as? String == "57014" && (result["cancel_ms"] as? Int ?? 99999) < 5000, "\(result)")
+        #expect(result["after"] as? Int == 1000)
+    }
+
     @Test func databaseRulesAreCheckedLikeAnyRule() throws {
         func load(_ json: String) -> String? {
             let directory = NSTemporaryDirectory() + "tracetap-dbrules-\(UUID().uuidString)"
