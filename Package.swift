@@ -19,8 +19,10 @@ let package = Package(
         .target(name: "TraceContext", swiftSettings: optimize),
         .target(name: "TracetapCore", dependencies: ["CTracetapSys", "CCurl", "HTTPCodec", "TraceContext"], swiftSettings: optimize),
         .executableTarget(name: "tracetap", dependencies: ["TracetapCore"], swiftSettings: optimize),
+        // Replays the fuzz corpora; built with -DFUZZING by Tests/Fuzz/run.sh it is the libFuzzer target.
+        .executableTarget(name: "tracetap-fuzz", dependencies: ["TracetapCore"], swiftSettings: optimize),
         .testTarget(name: "HTTPCodecTests", dependencies: ["HTTPCodec", "TraceContext"]),
         // TracetapTests runs the built binary too, so it depends on the executable.
-        .testTarget(name: "TracetapTests", dependencies: ["TracetapCore", "HTTPCodec", "TraceContext", "tracetap"]),
+        .testTarget(name: "TracetapTests", dependencies: ["TracetapCore", "HTTPCodec", "TraceContext", "tracetap", "tracetap-fuzz"]),
     ]
 )

@@ -27,8 +27,13 @@ public enum RuleLoader {
 
     public static func load(file: String) throws(RuleError) -> [Rule] {
         guard let data = FileManager.default.contents(atPath: file) else { throw RuleError(file: file, line: 0, reason: "cannot read the file") }
+        return try parse([UInt8](data), file: file)
+    }
+
+    /// The rules of one file's bytes; `file` names it in errors.
+    static func parse(_ bytes: [UInt8], file: String) throws(RuleError) -> [Rule] {
         let root: LineJSON
-        do throws(LineJSON.SyntaxError) { root = try LineJSON.parse([UInt8](data)) } catch {
+        do throws(LineJSON.SyntaxError) { root = try LineJSON.parse(bytes) } catch {
             throw RuleError(file: file, line: error.line, reason: error.reason)
         }
         let top = try RuleFields(root, file: file, allowed: ["rules"])
