@@ -3,7 +3,7 @@
 #   Tests/Fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
 # Targets: http-request http-response chunked rules otlp-protobuf otlp-json postgres sql-text.
 # Seeds are in Tests/Fuzz/Corpus/<target>; what a run adds goes to .build/fuzz/corpus/<target>. A crash is
-# saved in Tests/Fuzz/Corpus/<target>/crash-*, which makes it a regression test: `swift test` replays every
+# saved in Tests/Fuzz/Corpus/<target>/ (crash-*, timeout-*, oom-*), which makes it a regression test: `swift test` replays every
 # file there (FuzzCorpusTests), so fix the decoder and commit the file.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ for target in "${targets[@]}"; do
     log=.build/fuzz/runs/$target.log
     # -timeout: an input that takes over 5 s is a hang; -rss_limit_mb / -malloc_limit_mb: unbounded allocation.
     if TRACETAP_FUZZ_TARGET=$target "$binary" "$corpus" "$seeds" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
-        -malloc_limit_mb=512 -max_len=65536 -artifact_prefix="$seeds/crash-" -print_final_stats=1 >"$log" 2>&1; then
+        -malloc_limit_mb=512 -max_len=65536 -artifact_prefix="$seeds/" -print_final_stats=1 >"$log" 2>&1; then
         runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
         echo "$target: $runs inputs in ${seconds}s, no crash, no hang, no runaway allocation (corpus $(ls "$corpus" | wc -l) files)"
     else

@@ -25,7 +25,7 @@ struct AdminAPI {
     func respond(to request: RequestHead, body: [UInt8]) -> Reply {
         if let token = loop.config.adminToken {
             let expected = Array("Bearer \(token)".utf8)
-            guard let given = request.headers.first(Array("authorization".utf8)), given.elementsEqual(expected) else {
+            guard let given = request.headers.first(Array("authorization".utf8)), Self.constantTimeEqual(given, expected) else {
                 return Reply(status: 401, json: AdminAPI.errorJSON("missing or wrong admin token"))
             }
         }
@@ -63,6 +63,15 @@ struct AdminAPI {
         "accept_failures":\(s.acceptFailures),\
         "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed)}" } ?? "null")}
         """
+    }
+
+    /// Compares every byte whatever the first difference, so the time taken says nothing about the token.
+    static func constantTimeEqual(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
+        for (index, byte) in expected.enumerated() {
+            difference |= byte ^ (index < given.count ? given[given.startIndex + index] : 0)
+        }
+        return difference == 0
     }
 
     static func errorJSON(_ message: String) -> String { "{\"error\":\(JSONText.quote(message))}" }

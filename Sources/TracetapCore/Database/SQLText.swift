@@ -12,12 +12,15 @@ enum SQLText {
             text = text.trimmingCharacters(in: .whitespaces)
             semicolon = ";"
         }
-        if text.hasSuffix("*/"), let open = text.range(of: "/*", options: .backwards) {
+        // The delimiters may overlap (`/*/`): a comment needs its `/*` to end before its `*/` starts.
+        let closing = text.index(text.endIndex, offsetBy: -2, limitedBy: text.startIndex) ?? text.startIndex
+        if text.hasSuffix("*/"), let open = text.range(of: "/*", options: .backwards, range: text.startIndex..<closing) {
             let body = text[open.upperBound..<text.index(text.endIndex, offsetBy: -2)]
             let pairs = parsePairs(String(body))
             if !pairs.isEmpty { return (pairs, text[..<open.lowerBound].trimmingCharacters(in: .whitespaces) + semicolon) }
         }
-        if text.hasPrefix("/*"), let close = text.range(of: "*/") {
+        let opened = text.index(text.startIndex, offsetBy: 2, limitedBy: text.endIndex) ?? text.endIndex
+        if text.hasPrefix("/*"), let close = text.range(of: "*/", range: opened..<text.endIndex) {
             let pairs = parsePairs(String(text[text.index(text.startIndex, offsetBy: 2)..<close.lowerBound]))
             if !pairs.isEmpty { return (pairs, text[close.upperBound...].trimmingCharacters(in: .whitespaces) + semicolon) }
         }
