@@ -51,6 +51,8 @@ public struct ProxyConfig: Sendable {
     public var captureBodyCapBytes = 1 << 20
     /// A session's file is closed and the next one started past this size.
     public var captureRotateBytes = 64 << 20
+    /// A session keeps at most this many bytes on disk; past it the oldest files go.
+    public var captureMaxBytes = 4 << 30
     /// The fault rules in force; nil for none.
     public var rules: RuleBook?
     /// Honour `X-Tracetap-Fault: delay=300ms, duplicate=2` (any fault but modify) on single requests.

@@ -67,6 +67,8 @@ enum ProxyFlags {
       --no-capture              do not record
       --capture-body-cap BYTES  bytes kept per body (default 1048576); the rest is counted, marked truncated
       --capture-rotate BYTES    start a new capture file past this size (default 67108864)
+      --capture-max-bytes BYTES keep at most this much of a session on disk, removing its oldest files
+                                (default 4294967296); nothing is written with under 1 GiB free
       --rules DIR               fault rule files (*.json, reloaded on change; default Rules)
       --no-rules                no fault rules
       --seed N                  seed for every probabilistic choice (default: random, printed at start)
@@ -126,6 +128,8 @@ enum ProxyFlags {
                 config.captureBodyCapBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 0...1 << 30)
             case "--capture-rotate":
                 config.captureRotateBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 4096...1 << 40)
+            case "--capture-max-bytes":
+                config.captureMaxBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1 << 20...1 << 50)
             case "--rules": rulesDirectory = try args.value(for: flag, inline: inline)
             case "--no-rules": rulesDirectory = nil
             case "--allow-header-faults": config.allowHeaderFaults = true

@@ -104,6 +104,42 @@ func temporaryStore() -> String {
         #expect(exchanges.allSatisfy { $0.request?.body == Array(repeating: UInt8(ascii: "x"), count: 1000) })
     }
 
+    @Test func aSessionStaysWithinItsDiskBudgetDroppingItsOldestFiles() throws {
+        let store = temporaryStore()
+        let statusAfter = try withProxyStatus(store: store)
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let folder = store + "/" + session
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder)
+        let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: folder + "/" + $1)[.size] as? Int) ?? 0) }
+        // 40 exchanges of about 2 KiB each, a 32 KiB budget of 8 KiB files: the oldest pairs went.
+        #expect(bytes <= 32 * 1024, "\(bytes) bytes in \(files)")
+        #expect(!files.contains("exchanges-0001.jsonl"))
+        let kept = reader.exchanges(in: session).exchanges
+        #expect(!kept.isEmpty && kept.count < 40)
+        #expect(kept.last?.target == "/echo?i=39", "the newest exchanges are the ones kept")
+        #expect(statusAfter.contains("\"files_removed\":") && !statusAfter.contains("\"files_removed\":0"), "\(statusAfter)")
+    }
+
+    /// 40 POSTs through a proxy with a small capture budget; returns /api/status taken before stopping.
+    private func withProxyStatus(store: String) throws -> String {
+        var status = ""
+        try withProxy(in: PythonBackend(), { $0.captureDirectory = store; $0.captureRotateBytes = 8 * 1024; $0.captureMaxBytes = 32 * 1024 }) { _, proxy, client in
+            for i in 0..<40 {
+                client.send("POST /echo?i=\(i) HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n\(String(repeating: "x", count: 1000))")
+                _ = try client.readResponse()
+                usleep(2_000)
+            }
+            usleep(100_000)
+            let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
+            admin.send("GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")
+            status = try admin.readResponse().text
+            admin.close()
+            proxy.stop()
+        }
+        return status
+    }
+
     @Test func failuresAreRecordedWithTheirOutcome() throws {
         let store = temporaryStore()
         let proxy = try TestProxy(upstreamPort: unusedPort()) { $0.captureDirectory = store }

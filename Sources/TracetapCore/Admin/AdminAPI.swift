@@ -61,7 +61,7 @@ struct AdminAPI {
         "connects":\(s.upstreamConnects),"reuses":\(s.upstreamReuses),"retries":\(s.upstreamRetries)},\
         "bytes":{"from_clients":\(s.bytesFromClients),"response_bodies":\(s.responseBodyBytes)},\
         "accept_failures":\(s.acceptFailures),\
-        "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed)}" } ?? "null")}
+        "capture":\(loop.shared.capture.map { "{\"session\":\(JSONText.quote($0.sessionPath)),\"written\":\(s.captureWritten),\"lost\":\(s.captureFailed),\"files_removed\":\(s.captureFilesRemoved)}" } ?? "null")}
         """
     }
 

@@ -10,10 +10,16 @@ import Synchronization
 /// kill can leave at most one torn last line, which readers skip. Files are 0600 in a 0700 folder. If the folder cannot be written (missing
 /// permission, full disk) forwarding goes on: records are counted as lost, stderr says so once, and
 /// writing resumes as soon as it works again.
+///
+/// The disk is bounded twice: a session keeps at most `maxBytes` (the oldest pair of files is removed when a
+/// new pair starts past it, like a ring), and nothing is written while the disk has less than
+/// `minFreeBytes` left (records are counted as lost), so a long run of large bodies cannot fill the disk.
 final class CaptureStore: Sendable {
     let directory: String
     let session: String
     private let rotateBytes: Int
+    let maxBytes: Int
+    static let minFreeBytes = 1 << 30
     private let stats: ProxyStats
     private let queue = Mutex<Pending>(Pending())
     private let wake = DispatchSemaphore(value: 0)
@@ -34,10 +40,11 @@ final class CaptureStore: Sendable {
     /// The fault rules' seed, written in each file's header so that a chaos run can be repeated exactly.
     let rulesSeed: UInt64?
 
-    init(directory: String, rotateBytes: Int, stats: ProxyStats, startedAt: Double, rulesSeed: UInt64?) {
+    init(directory: String, rotateBytes: Int, maxBytes: Int, stats: ProxyStats, startedAt: Double, rulesSeed: UInt64?) {
         self.directory = directory
         self.rulesSeed = rulesSeed
         self.rotateBytes = rotateBytes
+        self.maxBytes = maxBytes
         self.stats = stats
         session = Self.sessionName(startedAt)
         let thread = Thread { [self] in WriterState(store: self).run() }
@@ -109,6 +116,9 @@ private final class WriterState {
     private var sequence = 0
     private var failing: String?
     private var lostWhileFailing = 0
+    /// The session's finished file pairs, oldest first, with their sizes: the ring `maxBytes` bounds.
+    private var finishedFiles: [(number: Int, bytes: Int)] = []
+    private var warnedAboutBudget = false
     /// Lines and small bodies of the records in hand, written together: one `write` per file per batch
     /// instead of one per record.
     private var pendingLines = LineBuffer(capacity: WriterState.batchBytes + 16 * 1024)
@@ -213,6 +223,11 @@ private final class WriterState {
         for path in [store.directory, folder] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             return report("cannot create \(path): \(String(cString: strerror(errno)))")
         }
+        var disk = statvfs()
+        if statvfs(folder, &disk) == 0, Int(disk.f_bavail) * Int(disk.f_frsize) < CaptureStore.minFreeBytes {
+            return report("less than \(CaptureStore.minFreeBytes >> 30) GiB left on the disk of \(folder)")
+        }
+        keepWithinBudget()
         let number = fileNumber + 1
         let linesPath = folder + "/" + CaptureFormat.exchangesName(number)
         let bodiesPath = folder + "/" + CaptureFormat.bodiesName(number)
@@ -232,7 +247,22 @@ private final class WriterState {
         }
     }
 
+    /// Removes the oldest file pairs until what stays, with the next pair to come, fits in `maxBytes`.
+    private func keepWithinBudget() {
+        while let oldest = finishedFiles.first, finishedFiles.reduce(0, { $0 + $1.bytes }) + store.rotateLimit > store.maxBytes {
+            unlink(store.sessionPath + "/" + CaptureFormat.exchangesName(oldest.number))
+            unlink(store.sessionPath + "/" + CaptureFormat.bodiesName(oldest.number))
+            finishedFiles.removeFirst()
+            store.statsForWriter.captureFilesRemoved.add(1)
+            if !warnedAboutBudget {
+                warnedAboutBudget = true
+                writeStderr("tracetap: capture: \(store.sessionPath) reached \(store.maxBytes >> 20) MiB; its oldest files are removed as new ones are written (--capture-max-bytes)\n")
+            }
+        }
+    }
+
     private func closeFiles() {
+        if lines >= 0 { finishedFiles.append((fileNumber, linesSize + bodiesSize)) }
         if lines >= 0 { close(lines) }
         if bodies >= 0 { close(bodies) }
         lines = -1

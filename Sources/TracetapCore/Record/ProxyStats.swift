@@ -17,12 +17,14 @@ public final class ProxyStats: Sendable {
     let acceptFailures = Atomic<Int>(0)
     let captureWritten = Atomic<Int>(0)
     let captureFailed = Atomic<Int>(0)
+    /// Capture file pairs removed to keep a session within `--capture-max-bytes`.
+    let captureFilesRemoved = Atomic<Int>(0)
 
     public struct Snapshot: Sendable, Equatable {
         public var exchanges, errors, clientConnections, clientConnectionsTotal: Int
         public var upstreamOpen, upstreamIdle, upstreamConnects, upstreamReuses, upstreamRetries: Int
         public var bytesFromClients, responseBodyBytes, acceptFailures: Int
-        public var captureWritten, captureFailed: Int
+        public var captureWritten, captureFailed, captureFilesRemoved: Int
     }
 
     public var snapshot: Snapshot {
@@ -36,7 +38,8 @@ public final class ProxyStats: Sendable {
                  bytesFromClients: bytesFromClients.load(ordering: .relaxed),
                  responseBodyBytes: responseBodyBytes.load(ordering: .relaxed),
                  acceptFailures: acceptFailures.load(ordering: .relaxed),
-                 captureWritten: captureWritten.load(ordering: .relaxed), captureFailed: captureFailed.load(ordering: .relaxed))
+                 captureWritten: captureWritten.load(ordering: .relaxed), captureFailed: captureFailed.load(ordering: .relaxed),
+                 captureFilesRemoved: captureFilesRemoved.load(ordering: .relaxed))
     }
 }
 
