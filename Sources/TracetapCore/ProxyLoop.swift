@@ -63,6 +63,10 @@ final class ProxyLoop {
     private var adminConnections: [Int32: AdminConnection] = [:]
     private var databaseLinks: [ObjectIdentifier: DatabaseLink] = [:]
     private var listeners: [Listener] = []
+    private var clientListener: Listener?
+    /// The descriptors the process may open, less a reserve for capture files, the admin port and the
+    /// upstream connections of clients just accepted.
+    private let descriptorBudget: Int
     private(set) var shuttingDown = false
     private var forceStopAt: UInt64 = 0
     private var exchangeCounter: UInt64 = 0
@@ -74,15 +78,23 @@ final class ProxyLoop {
         config = shared.config
         events = EventLoop(wakeFD: shared.wakeFDs[index])
         rules = LoopRules(book: shared.config.rules, allowHeaderFaults: shared.config.allowHeaderFaults)
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        descriptorBudget = max(16, Int(clamping: min(limit.rlim_cur, 1 << 24)) - 128)
         tagger = RequestTagger(upstreamAuthority: Array(shared.config.upstream.authority.utf8), preserveHost: shared.config.preserveHost)
         pool = UpstreamPool(loop: self, address: shared.upstreamAddress)
         if config.accessLog {
             observers.append(accessLog)
             events.afterEvents.append { [accessLog] in accessLog.flush() }
         }
-        listeners.append(Listener(fd: shared.listenFD, loop: self) { [unowned self] fd, peer in
+        let clientListener = Listener(fd: shared.listenFD, loop: self, hasRoom: { [unowned self] in
+            // Clients and upstream connections, all loops: a client accepted now must still be able to connect upstream.
+            shared.stats.clientConnections.load(ordering: .relaxed) + shared.stats.upstreamOpen.load(ordering: .relaxed) < descriptorBudget
+        }) { [unowned self] fd, peer in
             clients[fd] = ClientConnection(fd: fd, peer: peer, loop: self)
-        })
+        }
+        self.clientListener = clientListener
+        listeners.append(clientListener)
         for leg in shared.databaseLegs {
             listeners.append(Listener(fd: leg.listenFD, loop: self) { [unowned self] fd, _ in
                 let link = DatabaseLink(clientFD: fd, leg: leg, id: shared.databaseConnections.add(1, ordering: .relaxed).newValue, loop: self)
@@ -140,7 +152,10 @@ final class ProxyLoop {
         config.onExchange?(record)
     }
 
-    func clientClosed(_ client: ClientConnection) { clients[client.fd] = nil }
+    func clientClosed(_ client: ClientConnection) {
+        clients[client.fd] = nil
+        clientListener?.roomMade()
+    }
     func adminClosed(_ connection: AdminConnection) { adminConnections[connection.fd] = nil }
     func databaseLinkClosed(_ link: DatabaseLink) { databaseLinks[ObjectIdentifier(link)] = nil }
 

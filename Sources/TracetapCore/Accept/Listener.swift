@@ -7,17 +7,31 @@ final class Listener: EventHandler {
     private let fd: Int32
     private unowned let loop: ProxyLoop
     private let makeConnection: (Int32, SocketAddress) -> Void
+    /// False while taking one more connection would leave no descriptors for its upstream side.
+    private let hasRoom: () -> Bool
     private var paused = false
+    private var full = false
 
-    init(fd: Int32, loop: ProxyLoop, makeConnection: @escaping (Int32, SocketAddress) -> Void) {
+    init(fd: Int32, loop: ProxyLoop, hasRoom: @escaping () -> Bool = { true }, makeConnection: @escaping (Int32, SocketAddress) -> Void) {
         self.fd = fd
         self.loop = loop
+        self.hasRoom = hasRoom
         self.makeConnection = makeConnection
         loop.events.register(fd, self, events: Epoll.readable | Epoll.exclusive)
     }
 
     func handle(events: UInt32) {
         for _ in 0..<64 {
+            guard hasRoom() else {
+                // Full: leave the rest in the backlog until a connection closes (see `roomMade`).
+                if !full {
+                    writeStderr("tracetap: client connection limit reached: the file-descriptor limit leaves no room for their upstream connections; new connections wait in the listen queue until one closes\n")
+                }
+                full = true
+                if !paused { loop.events.unregister(fd) }
+                paused = true
+                return
+            }
             var peer = SocketAddress()
             peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = withUnsafeMutablePointer(to: &peer.storage) {
@@ -51,6 +65,14 @@ final class Listener: EventHandler {
             self.paused = false
             self.loop.events.register(self.fd, self, events: Epoll.readable | Epoll.exclusive)
         }
+    }
+
+    /// A connection closed: if accepting stopped for lack of room, start again.
+    func roomMade() {
+        guard full, !loop.shuttingDown else { return }
+        full = false
+        paused = false
+        loop.events.register(fd, self, events: Epoll.readable | Epoll.exclusive)
     }
 
     func stop() {
