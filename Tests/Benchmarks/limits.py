@@ -13,33 +13,15 @@
    stops reading from the upstream instead of buffering), and another client is served meanwhile.
 
 Prints a JSON report; exits 1 if a check fails."""
-import json, os, re, resource, selectors, shutil, socket, subprocess, sys, tempfile, time
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, ".build/release/tracetap")
+import json, os, resource, selectors, socket, subprocess, sys, tempfile, time
+from harness import BINARY, free_port, nginx_backend, rss_kib, stop_all, wait_port
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def wait_port(port, seconds=10):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
-def rss_kib(pid):
-    return int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+
 
 
 def get(port, path="/small", timeout=5):
@@ -113,21 +95,11 @@ def main():
     if hard < 12_000:
         sys.exit(f"limits: needs a file-descriptor limit of at least 12,000 (the hard limit is {hard})")
     work = tempfile.mkdtemp(prefix="tracetap-limits-")
-    os.chmod(work, 0o755)
-    www = os.path.join(work, "www")
-    os.mkdir(www)
-    for name, size in (("small", 100), ("1m", 1 << 20)):
-        open(os.path.join(www, name), "wb").write(b"x" * size)
-    backend = free_port()
-    open(f"{work}/nginx.conf", "w").write(f"""worker_processes 1; daemon off; pid {work}/nginx.pid; error_log {work}/nginx.log warn;
-worker_rlimit_nofile 30000; events {{ worker_connections 20000; }}
-http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}/cb; proxy_temp_path {work}/pt;
- fastcgi_temp_path {work}/ft; uwsgi_temp_path {work}/ut; scgi_temp_path {work}/st;
- server {{ listen 127.0.0.1:{backend} backlog=4096; root {www}; location / {{ default_type text/plain; }} }} }}""")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
     processes, report, ok = [], {}, True
     try:
-        processes.append(subprocess.Popen(["/usr/sbin/nginx", "-p", work, "-c", f"{work}/nginx.conf"], stderr=subprocess.DEVNULL))
-        assert wait_port(backend), "nginx did not start"
+        backend, nginx = nginx_backend(work, {"small": 100, "1m": 1 << 20}, connections=20_000)
+        processes.append(nginx)
 
         # 1. Ten thousand at once.
         port = free_port()
@@ -182,14 +154,7 @@ http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}
         for s in stalled:
             s.close()
     finally:
-        for p in reversed(processes):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(processes, work)
     print(json.dumps(report, indent=1))
     print("limits: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1

@@ -12,33 +12,14 @@ Reports, and exits 1 unless all hold: errors that were not injected (non-2xx out
 errors) are 0; RSS at the end within 10% of RSS a quarter into the run (sampled every 10 s); open file descriptors back to the
 idle count once pooled upstream connections idled out; every exchange the proxy counted is on disk (written == exchanges, none lost)."""
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from harness import BINARY, free_port, nginx_backend, rss_kib, stop_all, wait_port
 
 
-def wait_port(port, seconds=10):
-    import socket
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
-def rss_kib(pid):
-    return int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+
+
+
 
 
 def fds(pid):
@@ -71,30 +52,20 @@ def main():
     options = parser.parse_args()
     if not shutil.which("wrk") or not os.path.exists("/usr/sbin/nginx"):
         sys.exit("soak: needs wrk and nginx (../shared/bench/setup.sh installs them)")
-    binary = os.path.join(ROOT, ".build/release/tracetap")
     work = tempfile.mkdtemp(prefix="tracetap-soak-")
-    os.chmod(work, 0o755)
-    www = os.path.join(work, "www")
-    os.makedirs(os.path.join(www, "fault"))
-    for name, size in (("small", 100), ("1m", 1 << 20), ("fault/small", 100)):
-        open(os.path.join(www, name), "wb").write(b"x" * size)
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
     os.makedirs(os.path.join(work, "rules"))
     json.dump({"rules": [
         {"name": "abort", "match": {"path": "/fault/*"}, "probability": 0.05, "faults": [{"type": "abort", "status": 503}]},
         {"name": "reset", "match": {"path": "/fault/*"}, "probability": 0.05, "faults": [{"type": "reset"}]},
         {"name": "delay", "match": {"path": "/fault/*"}, "probability": 0.05, "faults": [{"type": "delay", "ms": 50}]},
     ]}, open(os.path.join(work, "rules/soak.json"), "w"))
-    backend, port, admin = free_port(), free_port(), free_port()
-    open(f"{work}/nginx.conf", "w").write(f"""worker_processes 1; daemon off; pid {work}/nginx.pid; error_log {work}/nginx.log warn;
-events {{ worker_connections 4096; }}
-http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}/cb; proxy_temp_path {work}/pt;
- fastcgi_temp_path {work}/ft; uwsgi_temp_path {work}/ut; scgi_temp_path {work}/st;
- server {{ listen 127.0.0.1:{backend}; root {www}; location / {{ default_type text/plain; }} }} }}""")
+    port, admin = free_port(), free_port()
     processes = []
     try:
-        processes.append(subprocess.Popen(["/usr/sbin/nginx", "-p", work, "-c", f"{work}/nginx.conf"], stderr=subprocess.DEVNULL))
-        assert wait_port(backend), "nginx did not start"
-        proxy = subprocess.Popen([binary, "proxy", "--quiet", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
+        backend, nginx = nginx_backend(work, {"small": 100, "1m": 1 << 20, "fault/small": 100})
+        processes.append(nginx)
+        proxy = subprocess.Popen([BINARY, "proxy", "--quiet", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
                                   "--upstream", f"http://127.0.0.1:{backend}", "--capture", f"{work}/captures", "--rules", f"{work}/rules",
                                   "--seed", "7", "--upstream-idle", "2s"], stderr=open(f"{work}/proxy.log", "w"))
         processes.append(proxy)
@@ -142,13 +113,7 @@ http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}
         print("soak: " + ("PASS" if ok else "FAIL"))
         return 0 if ok else 1
     finally:
-        for p in reversed(processes):
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(processes, work)
 
 
 if __name__ == "__main__":
