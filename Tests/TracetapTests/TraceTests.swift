@@ -174,6 +174,14 @@ import Testing
         #expect(Set(received.compactMap { $0["name"] as? String }).isSuperset(of: ["GET /orders", "load orders", "send email"]))
     }
 
+    @Test func spansArrivingBeforeTheCaptureFolderExistsAreKept() {
+        // The capture writer makes the folders on its own thread; spans may come first (seen on CI).
+        let session = temporaryStore() + "/2026-11-23T00-00-00.000Z"
+        let store = SpanStore(sessionPath: session)
+        store.add([Span(traceID: String(repeating: "a", count: 32), spanID: String(repeating: "b", count: 16), name: "early", startNanos: 1, endNanos: 2, source: .otlp)])
+        #expect(SpanFile.read(sessionPath: session).map(\.name) == ["early"])
+    }
+
     @Test func serverTimingBecomesSpansWhenNoOTLPArrives() throws {
         let store = temporaryStore()
         let app = try PythonBackend(script: Repo.tracedAppScript, arguments: ["--otlp", "http://127.0.0.1:1/v1/traces"])

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TracetapCore
 
@@ -99,5 +100,64 @@ import TracetapCore
             #expect(upstream.notes == ["GET", "POST (dropped)"])
             #expect(proxy.sink.wait(for: 2).last?.retried == false)
         }
+    }
+
+    @Test func anUpstreamKilledAndRestartedUnderLoadLeavesEveryExchangeAnsweredAndRecorded() throws {
+        let port = unusedPort()
+        var backend = try PythonBackend(arguments: [String(port)])
+        let proxy = try TestProxy(upstreamPort: port)
+        defer { proxy.stop() }
+        let sent = Atomic<Int>(0)
+        let statuses = Mutex<[Int: Int]>([:])
+        let closes = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let done = DispatchGroup()
+        for worker in 0..<4 {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                var client = try? proxy.connect(timeout: 5)
+                // Bounded: at most 2,000 requests a worker, until told to stop.
+                for i in 0..<2_000 where !stop.load(ordering: .relaxed) {
+                    if client == nil { client = try? proxy.connect(timeout: 5) }
+                    guard let connection = client else { continue }
+                    connection.send("GET /echo?w=\(worker)&i=\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
+                    sent.add(1, ordering: .relaxed)
+                    if let response = try? connection.readResponse() {
+                        statuses.withLock { $0[response.status, default: 0] += 1 }
+                        if response.header("Connection") == "close" { connection.close(); client = nil }
+                    } else {
+                        // A clean close: the proxy ended the connection instead of answering (never half an answer).
+                        closes.add(1, ordering: .relaxed)
+                        connection.close()
+                        client = nil
+                    }
+                    usleep(2_000)
+                }
+                client?.close()
+            }.start()
+        }
+        usleep(800_000)
+        backend.child.signal(SIGKILL)  // mid-load: connections reset, the port refuses
+        _ = backend.child.waitForExit(seconds: 5)
+        usleep(400_000)
+        backend = try PythonBackend(arguments: [String(port)])  // back on the same port
+        defer { backend.stop() }
+        usleep(800_000)
+        stop.store(true, ordering: .relaxed)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+
+        let seen = statuses.withLock { $0 }
+        let answered = seen.values.reduce(0, +)
+        // Every request got an answer or a clean close; answers are 200 or the proxy's own 502/504.
+        #expect(answered + closes.load(ordering: .relaxed) == sent.load(ordering: .relaxed), "\(seen)")
+        #expect(Set(seen.keys).isSubset(of: [200, 502, 504]), "\(seen)")
+        #expect((seen[200] ?? 0) > 0 && (seen[502] ?? 0) + closes.load(ordering: .relaxed) > 0, "the outage was not seen: \(seen)")
+        // And every exchange the proxy handled has its record, saying what happened.
+        let records = proxy.sink.wait(for: sent.load(ordering: .relaxed), seconds: 10)
+        #expect(records.count == sent.load(ordering: .relaxed), "\(records.count) records for \(sent.load(ordering: .relaxed)) requests")
+        #expect(records.filter { $0.status == 502 }.allSatisfy { $0.failure != nil })
+        // After the restart the proxy serves again.
+        #expect(try proxy.get("/echo").status == 200)
     }
 }

@@ -45,8 +45,9 @@ final class SpanStore: Sendable {
             }
             guard let sessionPath, !lines.isEmpty else { return }
             if s.fd < 0 {
-                // The capture writer creates the folder too; whichever comes first.
-                if mkdir(sessionPath, 0o700) != 0 && errno != EEXIST { return }
+                // The capture writer creates the folders too, on its own thread: whichever comes first.
+                let store = String(sessionPath[..<(sessionPath.lastIndex(of: "/") ?? sessionPath.startIndex)])
+                for folder in [store, sessionPath] where !folder.isEmpty && mkdir(folder, 0o700) != 0 && errno != EEXIST { return }
                 s.fd = open(sessionPath + "/" + Self.fileName, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             }
             // One write of whole lines: a crash leaves at most a torn last line, which readers skip.
