@@ -53,6 +53,10 @@ public struct ProxyConfig: Sendable {
     public var captureRotateBytes = 64 << 20
     /// A session keeps at most this many bytes on disk; past it the oldest files go.
     public var captureMaxBytes = 4 << 30
+    /// Records (bodies included) waiting for the capture writer; past it they are dropped and counted...
+    public var captureQueueBytes = 64 << 20
+    /// ...unless this is set: then the event loops wait for the writer, and the proxy runs at the disk's speed.
+    public var captureLossless = false
     /// The fault rules in force; nil for none.
     public var rules: RuleBook?
     /// Honour `X-Tracetap-Fault: delay=300ms, duplicate=2` (any fault but modify) on single requests.

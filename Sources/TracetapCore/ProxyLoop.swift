@@ -32,7 +32,8 @@ final class ProxyShared: Sendable {
         let stats = ProxyStats()
         self.stats = stats
         capture = config.captureDirectory.map {
-            CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, maxBytes: config.captureMaxBytes, stats: stats, startedAt: stats.startedAt,
+            CaptureStore(directory: $0, rotateBytes: config.captureRotateBytes, maxBytes: config.captureMaxBytes,
+                         queueBytes: config.captureQueueBytes, lossless: config.captureLossless, stats: stats, startedAt: stats.startedAt,
                          rulesSeed: config.rules?.seed)
         }
         spans = SpanStore(sessionPath: capture?.sessionPath, exporter: exporter)

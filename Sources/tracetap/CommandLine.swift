@@ -69,6 +69,7 @@ enum ProxyFlags {
       --capture-rotate BYTES    start a new capture file past this size (default 67108864)
       --capture-max-bytes BYTES keep at most this much of a session on disk, removing its oldest files
                                 (default 4294967296); nothing is written with under 1 GiB free
+      --capture-lossless        when the disk falls behind, slow the proxy down instead of dropping records
       --rules DIR               fault rule files (*.json, reloaded on change; default Rules)
       --no-rules                no fault rules
       --seed N                  seed for every probabilistic choice (default: random, printed at start)
@@ -128,6 +129,7 @@ enum ProxyFlags {
                 config.captureBodyCapBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 0...1 << 30)
             case "--capture-rotate":
                 config.captureRotateBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 4096...1 << 40)
+            case "--capture-lossless": config.captureLossless = true
             case "--capture-max-bytes":
                 config.captureMaxBytes = try parseCount(args.value(for: flag, inline: inline), flag: flag, range: 1 << 20...1 << 50)
             case "--rules": rulesDirectory = try args.value(for: flag, inline: inline)

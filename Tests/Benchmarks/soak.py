@@ -49,6 +49,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--big-conns", type=int, default=4, help="connections asking for 1 MiB (0: none)")
+    parser.add_argument("--lossless", action="store_true", help="run the proxy with --capture-lossless")
     options = parser.parse_args()
     if not shutil.which("wrk") or not os.path.exists("/usr/sbin/nginx"):
         sys.exit("soak: needs wrk and nginx (../shared/bench/setup.sh installs them)")
@@ -67,7 +68,8 @@ def main():
         processes.append(nginx)
         proxy = subprocess.Popen([BINARY, "proxy", "--quiet", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
                                   "--upstream", f"http://127.0.0.1:{backend}", "--capture", f"{work}/captures", "--rules", f"{work}/rules",
-                                  "--seed", "7", "--upstream-idle", "2s"], stderr=open(f"{work}/proxy.log", "w"))
+                                  "--seed", "7", "--upstream-idle", "2s"] + (["--capture-lossless"] if options.lossless else []),
+                                 stderr=open(f"{work}/proxy.log", "w"))
         processes.append(proxy)
         assert wait_port(port), "the proxy did not start"
         idle_fds = fds(proxy.pid)

@@ -121,6 +121,39 @@ func temporaryStore() -> String {
         #expect(statusAfter.contains("\"files_removed\":") && !statusAfter.contains("\"files_removed\":0"), "\(statusAfter)")
     }
 
+    @Test func losslessCaptureWaitsForTheWriterInsteadOfDropping() throws {
+        // A queue too small for two records: four clients at once keep it full, and every record must still
+        // reach the disk because the loops wait for the writer.
+        let store = temporaryStore()
+        let backend = try PythonBackend()
+        defer { backend.stop() }
+        let proxy = try TestProxy(upstreamPort: backend.port) {
+            $0.captureDirectory = store
+            $0.captureQueueBytes = 4096
+            $0.captureLossless = true
+        }
+        let body = String(repeating: "y", count: 16 * 1024)
+        let done = DispatchGroup()
+        for worker in 0..<4 {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                guard let client = try? proxy.connect() else { return }
+                for i in 0..<25 {
+                    client.send("POST /echo?w=\(worker)&i=\(i) HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                    _ = try? client.readResponse()
+                }
+                client.close()
+            }.start()
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        proxy.stop()
+        let stats = proxy.server.stats.snapshot
+        #expect(stats.exchanges == 100 && stats.captureFailed == 0 && stats.captureWritten == 100, "\(stats)")
+        let session = try #require(CaptureReader(directory: store).sessions().first)
+        #expect(CaptureReader(directory: store).exchanges(in: session).exchanges.count == 100)
+    }
+
     /// 40 POSTs through a proxy with a small capture budget; returns /api/status taken before stopping.
     private func withProxyStatus(store: String) throws -> String {
         var status = ""

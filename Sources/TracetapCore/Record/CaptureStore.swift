@@ -34,14 +34,18 @@ final class CaptureStore: Sendable {
     }
 
     /// Records waiting beyond this many bytes of bodies are dropped (and counted): the writer has fallen
-    /// far behind, and memory must not grow without bound.
-    private static let maxPendingBytes = 64 << 20
+    /// far behind, and memory must not grow without bound. With `lossless` the loop waits for room instead.
+    private let maxPendingBytes: Int
+    private let lossless: Bool
 
     /// The fault rules' seed, written in each file's header so that a chaos run can be repeated exactly.
     let rulesSeed: UInt64?
 
-    init(directory: String, rotateBytes: Int, maxBytes: Int, stats: ProxyStats, startedAt: Double, rulesSeed: UInt64?) {
+    init(directory: String, rotateBytes: Int, maxBytes: Int, queueBytes: Int, lossless: Bool, stats: ProxyStats, startedAt: Double,
+         rulesSeed: UInt64?) {
         self.directory = directory
+        maxPendingBytes = queueBytes
+        self.lossless = lossless
         self.rulesSeed = rulesSeed
         self.rotateBytes = rotateBytes
         self.maxBytes = maxBytes
@@ -66,16 +70,35 @@ final class CaptureStore: Sendable {
         // Written records come back and are freed here, on a loop thread: their memory was allocated by the
         // loops, and freeing it on the writer thread made the two threads contend for malloc's arena
         // (measured: capture cost a third more CPU per request that way).
-        let (accepted, wasEmpty, finished) = queue.withLock { pending -> (Bool, Bool, [[ExchangeRecord]]) in
+        let (accepted, wasEmpty, finished) = enqueue(record, size: size)
+        if accepted {
+            if wasEmpty { wake.signal() }
+        } else if lossless {
+            // The writer is behind: this loop waits for it (the disk's speed becomes the proxy's) rather
+            // than lose the record; polling, since this only happens while the disk is the bottleneck.
+            var queued = false
+            for _ in 0..<60_000 where !queued && !queue.withLock({ $0.closing }) {
+                wake.signal()
+                usleep(500)
+                queued = enqueue(record, size: size).accepted
+            }
+            if !queued { stats.captureFailed.add(1) }
+        } else {
+            stats.captureFailed.add(1)
+        }
+        _ = consume finished
+    }
+
+    private func enqueue(_ record: ExchangeRecord, size: Int) -> (accepted: Bool, wasEmpty: Bool, finished: [[ExchangeRecord]]) {
+        queue.withLock { pending -> (Bool, Bool, [[ExchangeRecord]]) in
             let finished = pending.written
             pending.written = []
-            guard pending.bytes + size <= Self.maxPendingBytes else { return (false, false, finished) }
+            // A record larger than the whole queue still goes alone into an empty one.
+            guard pending.bytes + size <= maxPendingBytes || pending.records.isEmpty && !pending.closing else { return (false, false, finished) }
             pending.records.append(record)
             pending.bytes += size
             return (true, pending.records.count == 1, finished)
         }
-        if !accepted { stats.captureFailed.add(1) } else if wasEmpty { wake.signal() }
-        _ = consume finished
     }
 
     /// Writes what is queued, then stops the writer.
