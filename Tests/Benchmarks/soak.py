@@ -31,7 +31,8 @@ def status(admin):
 
 
 def wrk(url, connections, seconds, headers=()):
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # A 10 s timeout: with --capture-lossless a request may wait seconds for the disk, which is not an error.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
     for h in headers:
         command += ["-H", h]
     return subprocess.Popen(command + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
