@@ -6,11 +6,11 @@ let usage = """
 Usage: tracetap [COMMAND] [flags]
 
   proxy     run the tracing reverse proxy in front of an HTTP backend (tracetap proxy --help)
-  demo      start a built-in backend behind the proxy and show a traced request (the default)
+  demo      a built-in shop behind the proxy: traced requests, then its three bugs found (the default)
   ls        list recorded exchanges (tracetap ls --help)
   show      print one recorded exchange with headers, bodies, timings and its trace
   trace     one trace as a waterfall: proxy phases, backend spans, SQL (tracetap trace --help)
-  export    write a session as HAR 1.2, curl commands or JSON Lines
+  export    write a session as HAR 1.2, curl commands, JSON Lines or OTLP/JSON traces
   replay    re-send a session to a build and report what changed (tracetap replay --help)
   race      send one request N times at the same instant to expose races (tracetap race --help)
   probe     find non-idempotent endpoints and authorization holes in a session (tracetap probe --help)
