@@ -119,7 +119,8 @@ final class ProxyProcess: Sendable {
             child.stop()
             throw TestFailure("proxy did not start: \(child.stderr)")
         }
-        let line = String(child.stderr.split(separator: "\n").first ?? "")
+        // The start-up line; the capture writer may say something first, from its own thread.
+        let line = String(child.stderr.split(separator: "\n").first { $0.contains("proxy on http://") } ?? "")
         guard let port = Self.port(after: "proxy on http://127.0.0.1:", in: line) else { throw TestFailure("no port in: \(line)") }
         self.port = port
         adminPort = Self.port(after: "admin on http://127.0.0.1:", in: line)
