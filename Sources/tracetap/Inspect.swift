@@ -121,7 +121,7 @@ enum Inspect {
                              ("first_response_byte", "first response byte"), ("response_complete", "response complete")] {
             if let value = e.timings[key], value >= 0 { print("  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(millis(value))") }
         }
-        if let view = Trace.find(e.traceID, store: options.store) { print("\n" + view.waterfall(), terminator: "") }
+        if let view = Trace.views(of: [e.traceID], reader: reader)[e.traceID] { print("\n" + view.waterfall(), terminator: "") }
     }
 
     /// A `duplicate` group side by side: each copy's status, time and response body, and the verdict.

@@ -55,9 +55,9 @@ enum Race {
                 } else {
                     body = Array(text.utf8)
                 }
-            case "-n": copies = try number(args.value(for: arg, inline: nil), arg, 2...1000)
-            case "--rounds": rounds = try number(args.value(for: arg, inline: nil), arg, 1...10_000)
-            case "--max-success": maxSuccesses = try number(args.value(for: arg, inline: nil), arg, 0...1000)
+            case "-n": copies = try parseCount(args.value(for: arg, inline: nil), flag: arg, range: 2...1000)
+            case "--rounds": rounds = try parseCount(args.value(for: arg, inline: nil), flag: arg, range: 1...10_000)
+            case "--max-success": maxSuccesses = try parseCount(args.value(for: arg, inline: nil), flag: arg, range: 0...1000)
             case "--before": before = try methodAndPath(args.value(for: arg, inline: nil), arg)
             case "--check": check = try methodAndPath(args.value(for: arg, inline: nil), arg)
             case "--expect": expect = try args.value(for: arg, inline: nil)
@@ -127,12 +127,5 @@ enum Race {
         let parts = text.split(separator: " ", maxSplits: 1).map(String.init)
         guard parts.count == 2, parts[1].hasPrefix("/") else { throw UsageError(message: "\(flag): expected 'METHOD /path'") }
         return (parts[0].uppercased(), parts[1])
-    }
-
-    private static func number(_ text: String, _ flag: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
-        guard let value = Int(text), range.contains(value) else {
-            throw UsageError(message: "\(flag): '\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return value
     }
 }

@@ -21,27 +21,33 @@ enum Trace {
             return true
         }
         guard !options.positional.isEmpty else { throw UsageError(message: "trace needs a trace ID or an exchange ID (see tracetap trace --help)") }
-        var views: [TraceView] = []
-        for id in options.positional {
-            guard let view = find(id, store: options.store) else { throw UsageError(message: "no trace '\(id)' in \(options.store)") }
-            views.append(view)
+        let reader = CaptureReader(directory: options.store)
+        // An exchange ID or a request ID names its exchange's trace; anything else is taken as a trace ID.
+        let traceIDs = options.positional.map { reader.find($0)?.traceID ?? $0.lowercased() }
+        let found = views(of: traceIDs, reader: reader)
+        if let missing = zip(options.positional, traceIDs).first(where: { found[$0.1] == nil }) {
+            throw UsageError(message: "no trace '\(missing.0)' in \(options.store)")
         }
-        let view = views.count == 1 ? views[0] : TraceView(traceID: views.map(\.traceID).joined(separator: " + "), spans: views.flatMap(\.spans))
+        let chosen = traceIDs.map { found[$0]! }
+        let view = chosen.count == 1 ? chosen[0] : TraceView(traceID: chosen.map(\.traceID).joined(separator: " + "), spans: chosen.flatMap(\.spans))
         print(json ? OTLPEncoder.request(view.spans) : view.waterfall(), terminator: "")
         if json { print("") }
     }
 
-    /// The trace in the newest session that has it: its exchanges and the spans received for it.
-    static func find(_ id: String, store: String) -> TraceView? {
-        let reader = CaptureReader(directory: store)
-        let traceID = reader.find(id)?.traceID ?? id.lowercased()
-        for session in reader.sessions().reversed() {
+    /// Each trace from the newest session that has it (its exchanges and the spans received for it),
+    /// reading each session at most once.
+    static func views(of traceIDs: [String], reader: CaptureReader) -> [String: TraceView] {
+        let wanted = Set(traceIDs)
+        var found: [String: TraceView] = [:]
+        for session in reader.sessions().reversed() where found.count < wanted.count {
             let exchanges = reader.exchanges(in: session).exchanges
-            let spans = SpanFile.read(sessionPath: store + "/" + session)
-            if exchanges.contains(where: { $0.traceID == traceID }) || spans.contains(where: { $0.traceID == traceID }) {
-                return TraceView.assemble(traceID: traceID, exchanges: exchanges, spans: spans)
+            let spans = SpanFile.read(sessionPath: reader.directory + "/" + session)
+            for traceID in wanted where found[traceID] == nil {
+                if exchanges.contains(where: { $0.traceID == traceID }) || spans.contains(where: { $0.traceID == traceID }) {
+                    found[traceID] = TraceView.assemble(traceID: traceID, exchanges: exchanges, spans: spans)
+                }
             }
         }
-        return nil
+        return found
     }
 }

@@ -20,6 +20,18 @@ Usage: tracetap [COMMAND] [flags]
 With no command, tracetap runs the demo.
 """
 
+/// `--help` or `-h` anywhere on the line prints the command's help and exits.
+func showHelpIfAsked(_ help: String) {
+    guard CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") else { return }
+    writeLine(1, help)
+    exit(0)
+}
+
+/// Runs a command; its result is the exit status, a usage error one line on stderr and exit status 2.
+func runCommand(_ body: () throws(UsageError) -> Int32) -> Never {
+    do { exit(try body()) } catch { fail(error.message) }
+}
+
 func fail(_ message: String) -> Never {
     writeLine(2, "tracetap: \(message)")
     exit(2)
@@ -57,10 +69,7 @@ let loopThreads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)
 
 switch command {
 case "proxy":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, ProxyFlags.help)
-        exit(0)
-    }
+    showHelpIfAsked(ProxyFlags.help)
     let config: ProxyConfig
     do { config = try ProxyFlags.parse(&args, defaultThreads: loopThreads) } catch { fail(error.message) }
     let server: ProxyServer
@@ -78,41 +87,30 @@ case "proxy":
 case "demo":
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }
 case "ls", "show", "export":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, Inspect.help)
-        exit(0)
-    }
-    do {
+    showHelpIfAsked(Inspect.help)
+    runCommand { () throws(UsageError) -> Int32 in
         switch command {
         case "ls": try Inspect.list(&args)
         case "show": try Inspect.show(&args)
         default: try Inspect.export(&args)
         }
-    } catch { fail(error.message) }
+        return 0
+    }
 case "trace":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, Trace.help)
-        exit(0)
+    showHelpIfAsked(Trace.help)
+    runCommand { () throws(UsageError) -> Int32 in
+        try Trace.run(&args)
+        return 0
     }
-    do { try Trace.run(&args) } catch { fail(error.message) }
 case "replay":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, Replay.help)
-        exit(0)
-    }
-    do { exit(try Replay.run(&args)) } catch { fail(error.message) }
+    showHelpIfAsked(Replay.help)
+    runCommand { () throws(UsageError) -> Int32 in try Replay.run(&args) }
 case "race":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, Race.help)
-        exit(0)
-    }
-    do { exit(try Race.run(&args)) } catch { fail(error.message) }
+    showHelpIfAsked(Race.help)
+    runCommand { () throws(UsageError) -> Int32 in try Race.run(&args) }
 case "probe":
-    if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
-        writeLine(1, Probe.help)
-        exit(0)
-    }
-    do { exit(try Probe.run(&args)) } catch { fail(error.message) }
+    showHelpIfAsked(Probe.help)
+    runCommand { () throws(UsageError) -> Int32 in try Probe.run(&args) }
 case "rules":
     guard args.next() == "check" else { fail("usage: tracetap rules check [DIR]") }
     let directory = args.next() ?? "Rules"

@@ -109,6 +109,13 @@ enum Sockets {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+
+    /// Wall-clock time in nanoseconds since the epoch, as spans carry it.
+    static func wallClockNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
 }
 
 /// Writes to stderr without Glibc's non-Sendable `stderr` global.

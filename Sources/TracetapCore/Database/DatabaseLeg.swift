@@ -117,7 +117,7 @@ final class DatabaseLink {
             client.send([UInt8(ascii: "N")])
         }
         guard !connecting, !client.inbound.isEmpty else { return }
-        let now = Self.wallClockNanos()
+        let now = Sockets.wallClockNanos()
         var messages: [PostgresFramer.Message] = []
         if decoding && (!waiting.isEmpty || loop.rules.hasDatabaseRules()) {
             client.inbound.withReadableBytes { bytes in
@@ -216,7 +216,7 @@ final class DatabaseLink {
     }
 
     private func recordInjected(sql: String, error: (sqlstate: String, message: String), head: Waiting) {
-        var statement = StatementTracker.Statement(sql: sql, startNanos: head.arrivedAt, endNanos: max(head.arrivedAt, Self.wallClockNanos()), faults: head.faults)
+        var statement = StatementTracker.Statement(sql: sql, startNanos: head.arrivedAt, endNanos: max(head.arrivedAt, Sockets.wallClockNanos()), faults: head.faults)
         statement.sqlstate = error.sqlstate
         statement.error = error.message
         loop.shared.spans.add([StatementSpan.span(statement, connection: id, showValues: loop.config.databaseShowValues)])
@@ -224,7 +224,7 @@ final class DatabaseLink {
 
     private func pumpServer() {
         guard !isClosed, !server.inbound.isEmpty else { return }
-        let now = Self.wallClockNanos()
+        let now = Sockets.wallClockNanos()
         var messages: [PostgresFramer.Message] = []
         server.inbound.withReadableBytes { bytes in
             client.send(bytes)
@@ -258,12 +258,6 @@ final class DatabaseLink {
         server?.closeSocket()
         loop.databaseLinkClosed(self)
     }
-
-    static func wallClockNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 }
 
 /// One socket of a database link.
@@ -290,8 +284,7 @@ enum StatementSpan {
         let context = pairs["traceparent"].flatMap { TraceParent.parse(Array($0.utf8)) }
         let text = SQLText.oneLine(showValues ? sql : SQLText.masked(sql))
         var random = SystemRandomNumberGenerator()
-        let id = random.next() as UInt64
-        var span = Span(traceID: context?.traceID.description ?? "", spanID: Hex.encode((0..<8).map { UInt8(truncatingIfNeeded: id >> (8 * $0)) }),
+        var span = Span(traceID: context?.traceID.description ?? "", spanID: SpanID(random.next()).description,
                         parentSpanID: context?.parentID.description ?? "", name: String(text.prefix(80)), kind: 3,
                         startNanos: statement.startNanos, endNanos: max(statement.endNanos, statement.startNanos), service: "postgresql", source: .sql)
         span.attributes = [Span.Attribute("db.system", .string("postgresql")), Span.Attribute("db.statement", .string(text)),

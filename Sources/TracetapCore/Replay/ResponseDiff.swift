@@ -88,8 +88,6 @@ public struct ResponseDiff: Sendable {
 
     /// Size and FNV-1a 64 hash: enough to tell two binary bodies apart in a report.
     public static func digest(_ bytes: [UInt8]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "\(bytes.count) bytes, fnv1a \(String(hash, radix: 16))"
+        "\(bytes.count) bytes, fnv1a \(String(FNV1a.hash(bytes), radix: 16))"
     }
 }

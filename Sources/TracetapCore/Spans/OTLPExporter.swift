@@ -30,8 +30,6 @@ final class OTLPExporter: Sendable {
         path = rest.isEmpty || rest == "/" ? "/v1/traces" : rest
     }
 
-    var dropped: Int { queue.withLock { $0.dropped } }
-
     func enqueue(_ spans: [Span]) {
         let valid = spans.filter { !$0.traceID.isEmpty }
         guard !valid.isEmpty else { return }
@@ -89,7 +87,10 @@ final class OTLPExporter: Sendable {
                     problem = error.message
                 }
                 if (200..<300).contains(status) {
-                    if failing { writeStderr("tracetap: OTLP export to \(endpoint)\(path) works again\n") }
+                    if failing {
+                        let dropped = queue.withLock { q in defer { q.dropped = 0 }; return q.dropped }
+                        writeStderr("tracetap: OTLP export to \(endpoint)\(path) works again" + (dropped > 0 ? " (\(dropped) spans dropped meanwhile)" : "") + "\n")
+                    }
                     failing = false
                     continue
                 }

@@ -2,60 +2,41 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// The spans the proxy has received, by trace: the newest in memory (for the admin API), and, when the
-/// proxy records, every one appended to the session's `spans.jsonl` next to the exchanges, so `tracetap
-/// trace` and the exports find them later.
+/// Where the spans the proxy receives (OTLP) and times (SQL) go: appended to the session's `spans.jsonl`
+/// next to the exchanges when the proxy records, so `tracetap trace` and the exports find them, and on to
+/// the collector with `--otlp-export`.
 final class SpanStore: Sendable {
-    private struct State {
-        var byTrace: [String: [Span]] = [:]
-        /// Trace IDs in arrival order, for evicting the oldest.
-        var order: [String] = []
-        var count = 0
-        var fd: Int32 = -1
-    }
-
     static let fileName = "spans.jsonl"
-    /// Spans kept in memory; older traces go first (the file keeps everything).
-    static let memoryLimit = 50_000
 
     private let sessionPath: String?
     private let exporter: OTLPExporter?
-    private let state = Mutex(State())
+    /// The open spans file, -1 until the first span.
+    private let file = Mutex<Int32>(-1)
 
     init(sessionPath: String?, exporter: OTLPExporter? = nil) {
         self.sessionPath = sessionPath
         self.exporter = exporter
     }
 
-    deinit { state.withLock { if $0.fd >= 0 { close($0.fd) } } }
+    deinit { file.withLock { if $0 >= 0 { close($0) } } }
 
     func add(_ spans: [Span]) {
         guard !spans.isEmpty else { return }
         exporter?.enqueue(spans)
+        guard let sessionPath else { return }
         var lines: [UInt8] = []
-        if sessionPath != nil { for span in spans { lines += Array(SpanFile.line(span).utf8) + [10] } }
-        state.withLock { s in
-            for span in spans {
-                if s.byTrace[span.traceID] == nil { s.order.append(span.traceID) }
-                s.byTrace[span.traceID, default: []].append(span)
-                s.count += 1
-            }
-            while s.count > Self.memoryLimit, !s.order.isEmpty {
-                s.count -= s.byTrace.removeValue(forKey: s.order.removeFirst())?.count ?? 0
-            }
-            guard let sessionPath, !lines.isEmpty else { return }
-            if s.fd < 0 {
+        for span in spans { lines += Array(SpanFile.line(span).utf8) + [10] }
+        file.withLock { fd in
+            if fd < 0 {
                 // The capture writer creates the folders too, on its own thread: whichever comes first.
                 let store = String(sessionPath[..<(sessionPath.lastIndex(of: "/") ?? sessionPath.startIndex)])
                 for folder in [store, sessionPath] where !folder.isEmpty && mkdir(folder, 0o700) != 0 && errno != EEXIST { return }
-                s.fd = open(sessionPath + "/" + Self.fileName, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+                fd = open(sessionPath + "/" + Self.fileName, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             }
             // One write of whole lines: a crash leaves at most a torn last line, which readers skip.
-            if s.fd >= 0 { _ = lines.withUnsafeBytes { write(s.fd, $0.baseAddress, $0.count) } }
+            if fd >= 0 { _ = lines.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
         }
     }
-
-    func spans(trace: String) -> [Span] { state.withLock { $0.byTrace[trace] ?? [] } }
 }
 
 /// `spans.jsonl`: one span a line, attributes and 64-bit times as OTLP's JSON mapping writes them.

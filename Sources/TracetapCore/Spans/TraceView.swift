@@ -85,11 +85,7 @@ public struct TraceView: Sendable {
     }
 
     /// A stable span ID for a span the proxy derives (a phase, a Server-Timing metric).
-    static func derivedID(_ parts: String...) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in parts.joined(separator: "\u{0}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Hex.encode((0..<8).map { UInt8(truncatingIfNeeded: hash >> (56 - 8 * UInt64($0))) })
-    }
+    static func derivedID(_ parts: String...) -> String { SpanID(FNV1a.hash(parts.joined(separator: "\u{0}").utf8)).description }
 
     static func proxySpans(_ e: CapturedExchange) -> [Span] {
         // The client's own span, when it sent a traceparent, is the proxy span's parent.
