@@ -65,6 +65,8 @@ public struct ProxyConfig: Sendable {
     public var databaseLegs: [(listen: HostPort, upstream: HostPort)] = []
     /// Keep the literals in recorded SQL (masked as `?` by default).
     public var databaseShowValues = false
+    /// Exchanges the admin port keeps in memory for the web UI's live list (`/api/events`).
+    public var liveFeedCapacity = 10_000
     /// An OpenTelemetry collector's OTLP/HTTP endpoint that gets every span (`http://127.0.0.1:4318`).
     public var otlpExport: String?
     var captureBodyCap: Int { captureDirectory == nil ? 0 : captureBodyCapBytes }

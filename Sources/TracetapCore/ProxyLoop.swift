@@ -23,10 +23,19 @@ final class ProxyShared: Sendable {
 
     /// Sends every span on to a collector (`--otlp-export`).
     let exporter: OTLPExporter?
+    /// The last exchanges, for the web UI's live list; nil with the admin port off.
+    let feed: LiveFeed?
+    /// Worker threads' answers to admin requests, for loop 0 (which serves the admin port).
+    let adminMailbox: AdminMailbox
+    /// This proxy's own address, where the admin API's replays go.
+    let replayTarget: UpstreamURL
 
     init(config: ProxyConfig, upstreamAddress: Result<SocketAddress, SocketError>, listenFD: Int32, adminFD: Int32?, wakeFDs: [Int32],
-         databaseLegs: [DatabaseLeg], exporter: OTLPExporter?) {
+         databaseLegs: [DatabaseLeg], exporter: OTLPExporter?, replayTarget: UpstreamURL) {
         self.config = config
+        self.replayTarget = replayTarget
+        feed = adminFD == nil ? nil : LiveFeed(capacity: config.liveFeedCapacity)
+        adminMailbox = AdminMailbox(wakeFD: wakeFDs[0])
         self.exporter = exporter
         self.databaseLegs = databaseLegs
         let stats = ProxyStats()
@@ -72,6 +81,7 @@ final class ProxyLoop {
     private var forceStopAt: UInt64 = 0
     private var exchangeCounter: UInt64 = 0
     private var connectionCounter: UInt64 = 0
+    private var adminTickets: UInt64 = 0
 
     init(index: Int, shared: ProxyShared) {
         self.index = index
@@ -104,11 +114,16 @@ final class ProxyLoop {
         }
         if index == 0, let adminFD = shared.adminFD {
             listeners.append(Listener(fd: adminFD, loop: self) { [unowned self] fd, _ in
-                adminConnections[fd] = AdminConnection(fd: fd, loop: self)
+                adminTickets += 1
+                adminConnections[fd] = AdminConnection(fd: fd, ticket: adminTickets, loop: self)
             })
         }
         events.onWake = { [unowned self] in
             if shared.shutdownRequested.load(ordering: .acquiring) { beginShutdown() }
+            guard index == 0 else { return }
+            for (fd, ticket, reply) in shared.adminMailbox.take() {
+                if let connection = adminConnections[fd], connection.ticket == ticket { connection.deliver(reply) }
+            }
         }
     }
 
@@ -149,6 +164,7 @@ final class ProxyLoop {
         shared.stats.responseBodyBytes.add(Int(record.responseBodyBytes))
         for observer in observers { observer.exchangeFinished(record) }
         shared.capture?.submit(record)
+        shared.feed?.add(record)
         shared.exporter?.enqueue(TraceView.proxySpans(ExchangeFacts(record)))
         config.onExchange?(record)
     }

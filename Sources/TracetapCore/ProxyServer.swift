@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Synchronization
 import CTracetapSys
+import TraceContext
 
 public struct StartupError: Error, CustomStringConvertible {
     public let message: String
@@ -21,9 +22,13 @@ public final class ProxyServer: Sendable {
     private let released = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
 
-    public init(config: ProxyConfig) throws(StartupError) {
-        guard config.admin == nil || config.admin!.isLoopback || config.adminToken != nil else {
-            throw StartupError(message: "the admin listener on \(config.admin!) is not loopback: give --admin-token to protect it")
+    public init(config original: ProxyConfig) throws(StartupError) {
+        var config = original
+        // Off loopback, captures must not be readable by whoever can reach the port: a token it is, made
+        // here when none was given (the start-up line prints it).
+        if let admin = config.admin, !admin.isLoopback, config.adminToken == nil {
+            var random = SystemRandomNumberGenerator()
+            config.adminToken = SpanID(random.next()).description + SpanID(random.next()).description
         }
         if config.upstream.isTLS { TLSBridge.globalInit() }
         signal(SIGPIPE, SIG_IGN)
@@ -62,9 +67,11 @@ public final class ProxyServer: Sendable {
                 throw error
             }
         }
-        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs,
-                             exporter: exporter)
         port = Sockets.localAddress(listenFD).port
+        let ownHost = config.listen.host == "0.0.0.0" || config.listen.host.isEmpty ? "127.0.0.1" : config.listen.host == "::" ? "[::1]"
+            : config.listen.host.contains(":") ? "[\(config.listen.host)]" : config.listen.host
+        shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs,
+                             exporter: exporter, replayTarget: UpstreamURL("http://\(ownHost):\(port)")!)
         adminPort = adminFD.map { Sockets.localAddress($0).port }
     }
 
@@ -72,6 +79,8 @@ public final class ProxyServer: Sendable {
     /// The folder this run records into, when capture is on.
     public var captureSessionPath: String? { shared.capture?.sessionPath }
     public var config: ProxyConfig { shared.config }
+    /// The admin port's token: given by flag, or made at start when the port is not on loopback.
+    public var adminToken: String? { shared.config.adminToken }
 
     /// Starts the loop threads and returns; later calls do nothing (a second set of loops would share the
     /// wake-up descriptors, and one of them would miss the shutdown).

@@ -48,8 +48,9 @@ enum ProxyFlags {
 
       --upstream URL            where requests go (default http://127.0.0.1:3000)
       --listen HOST:PORT        where clients connect (default 127.0.0.1:8080; port 0 picks a free one)
-      --admin HOST:PORT|off     admin API (default 127.0.0.1:9901); off disables it
-      --admin-token TOKEN       require 'Authorization: Bearer TOKEN' on the admin API (needed off loopback)
+      --admin HOST:PORT|off     web UI and admin API (default 127.0.0.1:9901); off disables it
+      --admin-token TOKEN       require this token for the UI and every API call (off loopback one is made
+                                at start and printed when not given)
       --threads N               event-loop threads (default: half the cores, at least 1)
       --upstream-ca FILE        https upstreams: trust the CA certificates in this PEM file
       --upstream-insecure       https upstreams: do not verify the certificate (self-signed dev backends)

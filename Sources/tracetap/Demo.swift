@@ -43,6 +43,8 @@ enum Demo {
             config.threads = threads
             config.admin = HostPort(host: "127.0.0.1", port: 0)
             config.captureDirectory = capture
+            // The shop's traffic is fault-free; the (empty) book is there for rules added from the web UI.
+            config.rules = try? RuleBook(directory: "Rules", seed: 1)
             server = try ProxyServer(config: config)
         } catch {
             throw UsageError(message: error.message)
@@ -61,7 +63,7 @@ enum Demo {
             return
         }
         print("The proxy keeps running: try   curl -i \(base)/hello   or   curl -i '\(base)/slow?ms=300'")
-        print("Status: curl -s http://127.0.0.1:\(server.adminPort ?? 0)/api/status    Stop: Ctrl-C\n")
+        print("Web UI: http://127.0.0.1:\(server.adminPort ?? 0)/    Status: curl -s http://127.0.0.1:\(server.adminPort ?? 0)/api/status    Stop: Ctrl-C\n")
         runUntilSignalled(server)
     }
 

@@ -76,10 +76,7 @@ enum Race {
         probe.path = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? "/"
         if let from {
             guard let e = CaptureReader(directory: store).find(from) else { throw UsageError(message: "no exchange '\(from)' in \(store)") }
-            probe.method = e.method
-            probe.path = e.target
-            probe.headers = (e.request?.headers ?? []).filter { !ReplayRequest.dropped.contains($0.name.lowercased()) }
-            probe.body = e.request?.body ?? []
+            probe.send(e)
         }
         if let method { probe.method = method } else if from == nil { probe.method = body == nil ? "GET" : "POST" }
         probe.headers += headers

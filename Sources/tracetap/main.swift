@@ -75,9 +75,13 @@ case "proxy":
     let server: ProxyServer
     do { server = try ProxyServer(config: config) } catch { fail(error.message) }
     writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
-        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/api/status" } ?? "")
+        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/ (web UI and /api)" } ?? "")
         + zip(config.databaseLegs, server.databaseLegs).map { ", database on \($0.0.listen.host):\($0.1.port) -> \($0.1.upstreamDescription)" }.joined()
         + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
+    if let token = server.adminToken, config.adminToken == nil, let port = server.adminPort {
+        // Made at start because the admin port is not on loopback: this link is the way in.
+        writeLine(2, "tracetap: admin token \(token): open http://\(config.admin!.host):\(port)/?token=\(token)")
+    }
     if let book = config.rules {
         writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory) (watching for changes), seed \(book.seed)")
         book.watch()

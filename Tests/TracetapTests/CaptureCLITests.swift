@@ -149,7 +149,7 @@ import TracetapCore
         let admin = try BlockingSocket.connect(port: try #require(proxy.adminPort))
         defer { admin.close() }
         #expect(waitUntil {
-            admin.send("GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")
+            admin.send("GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             let status = try? admin.readResponse().json()
             return (status?["capture"] as? [String: Any])?["lost"] as? Int == 3
         })

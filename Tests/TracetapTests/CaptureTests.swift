@@ -165,7 +165,7 @@ func temporaryStore() -> String {
             }
             usleep(100_000)
             let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
-            admin.send("GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")
+            admin.send("GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             status = try admin.readResponse().text
             admin.close()
             proxy.stop()

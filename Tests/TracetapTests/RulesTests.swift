@@ -209,7 +209,7 @@ func ruleFolder(_ json: String) throws -> String {
     static func admin(_ proxy: TestProxy, _ method: String, _ path: String, body: String = "") throws -> (Int, [String: Any]) {
         let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
         defer { admin.close() }
-        admin.send("\(method) \(path) HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        admin.send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         let response = try admin.readResponse()
         return (response.status, try response.json())
     }

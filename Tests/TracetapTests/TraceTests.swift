@@ -159,7 +159,7 @@ import Testing
         // Spans the backend sends to the proxy go on too.
         let admin = try BlockingSocket.connect(port: try #require(proxy.server.adminPort))
         let fixture = try OTLPDecoderTests.fixture("trace.json")
-        admin.send(Array("POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: \(fixture.count)\r\n\r\n".utf8) + fixture)
+        admin.send(Array("POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(fixture.count)\r\n\r\n".utf8) + fixture)
         #expect(try admin.readResponse().status == 200)
         admin.close()
         proxy.stop()  // sends what is queued
@@ -205,7 +205,7 @@ import Testing
         func post(_ contentType: String, _ body: [UInt8], encoding: String? = nil) throws -> TestResponse {
             let client = try BlockingSocket.connect(port: adminPort)
             defer { client.close() }
-            client.send(Array("POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Type: \(contentType)\r\n\(encoding.map { "Content-Encoding: \($0)\r\n" } ?? "")Content-Length: \(body.count)\r\n\r\n".utf8) + body)
+            client.send(Array("POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(contentType)\r\n\(encoding.map { "Content-Encoding: \($0)\r\n" } ?? "")Content-Length: \(body.count)\r\n\r\n".utf8) + body)
             return try client.readResponse()
         }
         let protobuf = try OTLPDecoderTests.fixture("trace.pb")

@@ -1,20 +1,35 @@
+import Dispatch
+import Glibc
+import Synchronization
 import HTTPCodec
 
-/// A connection to the admin listener. Requests are small and answered in full; one at a time, in order.
+/// A connection to the admin listener. Requests are answered one at a time, in order: at once, from a
+/// worker thread (disk, replays: the loop never waits), or as an event stream that lasts until the
+/// client leaves.
 final class AdminConnection: Connection {
     private var scanner = HeadScanner()
     private var closeWhenFlushed = false
     /// A request whose body is still arriving, and the body's length.
     private var pending: (head: RequestHead, bodyLength: Int)?
+    /// Names this connection's deferred replies, so a reply whose connection closed meanwhile is dropped.
+    let ticket: UInt64
+    /// A worker is preparing the answer to the current request; later requests wait.
+    private var awaitingReply: (keepAlive: Bool, isHead: Bool)?
+    /// Streaming `/api/events`: the last sequence number sent, and when the last bytes went.
+    private var stream: (after: UInt64, lastSentAt: UInt64)?
     static let bodyLimit: UInt64 = 64 * 1024
     /// OTLP exports batch hundreds of spans (OTLP recommends accepting up to 64 MiB).
     static let otlpBodyLimit: UInt64 = 16 << 20
+    /// How often a stream looks for new exchanges, and how long it stays silent before a keep-alive comment.
+    static let streamTick: UInt64 = 100_000_000
+    static let streamKeepAlive: UInt64 = 15_000_000_000
 
     private static func limit(for head: RequestHead) -> UInt64 {
         head.target.starts(with: OTLPReceiver.path.utf8) ? otlpBodyLimit : bodyLimit
     }
 
-    init(fd: Int32, loop: ProxyLoop) {
+    init(fd: Int32, ticket: UInt64, loop: ProxyLoop) {
+        self.ticket = ticket
         super.init(fd: fd, loop: loop, events: Epoll.readable | Epoll.peerClosed)
         setDeadline(afterNanos: loop.config.idleTimeout.nanos)
     }
@@ -26,61 +41,144 @@ final class AdminConnection: Connection {
         }
         guard events & (Epoll.readable | Epoll.peerClosed | Epoll.hangup | Epoll.error) != 0 else { return }
         switch readFromSocket() {
-        case .data: answerRequests()
+        case .data: if stream == nil { answerRequests() } else { inbound.consume(inbound.readableCount) }
         case .eof, .failed: finish()
         }
     }
 
     private func answerRequests() {
-        while !closeWhenFlushed {
+        while !closeWhenFlushed && awaitingReply == nil && stream == nil {
             if pending == nil {
                 guard !inbound.isEmpty, let head = readHead() else { return updateInterest() }
                 switch try? head.bodyFraming() {
                 case .none?: pending = (head, 0)
                 case .contentLength(let length)? where length <= Self.limit(for: head): pending = (head, Int(length))
                 case .contentLength?:
-                    return reply(AdminAPI.Reply(status: 413, json: AdminAPI.errorJSON("bodies here are at most \(Self.limit(for: head) >> 10) KiB")), close: true)
-                default: return reply(AdminAPI.Reply(status: 411, json: AdminAPI.errorJSON("send a Content-Length body")), close: true)
+                    return reply(.error(413, "bodies here are at most \(Self.limit(for: head) >> 10) KiB"), close: true)
+                default: return reply(.error(411, "send a Content-Length body"), close: true)
                 }
             }
             guard let (head, length) = pending, inbound.readableCount >= length else { return updateInterest() }
             pending = nil
             let body = inbound.withReadableBytes { Array($0.prefix(length)) }
             inbound.consume(length)
-            reply(AdminAPI(loop: loop).respond(to: head, body: body), close: !head.wantsKeepAlive)
+            switch AdminAPI(loop: loop).respond(to: head, body: body) {
+            case .reply(let answer):
+                reply(answer, close: !head.wantsKeepAlive, isHead: head.isHead)
+            case .deferred(let work):
+                awaitingReply = (head.wantsKeepAlive, head.isHead)
+                let (mailbox, fd, ticket) = (loop.shared.adminMailbox, fd, ticket)
+                DispatchQueue.global().async { mailbox.post(fd: fd, ticket: ticket, reply: work()) }
+            case .stream(let after):
+                startStream(after: after)
+            }
         }
         updateInterest()
+    }
+
+    /// A worker's answer, handed over by the loop.
+    func deliver(_ answer: AdminAPI.Reply) {
+        guard let waiting = awaitingReply else { return }
+        awaitingReply = nil
+        reply(answer, close: !waiting.keepAlive, isHead: waiting.isHead)
+        if !closeWhenFlushed { answerRequests() }
     }
 
     private func readHead() -> RequestHead? {
         do throws(HTTPError) {
             return try takeRequestHead(&scanner)
         } catch {
-            reply(AdminAPI.Reply(status: error.status, json: AdminAPI.errorJSON(error.reason)), close: true)
+            reply(.error(error.status, error.reason), close: true)
             return nil
         }
     }
 
-    private func reply(_ reply: AdminAPI.Reply, close: Bool) {
+    private func reply(_ reply: AdminAPI.Reply, close: Bool, isHead: Bool = false) {
         var writer = HeadWriter()
         writer.statusLine(status: reply.status, reason: Array(reasonPhrase(reply.status).utf8))
         writer.field("Content-Type", reply.contentType)
         writer.field("Content-Length", String(reply.body.count))
         writer.field("Cache-Control", "no-store")
+        writer.field("X-Content-Type-Options", "nosniff")
+        for header in reply.headers { writer.field(header.name, header.value) }
         if close { writer.field("Connection", "close") }
         writer.end()
-        send(writer.bytes + reply.body)
+        send(isHead ? writer.bytes : writer.bytes + reply.body)
+        setDeadline(afterNanos: loop.config.idleTimeout.nanos)
         if close {
             closeWhenFlushed = true
             if outbound.isEmpty { finish() }
         }
     }
 
-    override func deadlineReached() { finish() }
+    // MARK: Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html)
+
+    private func startStream(after: UInt64) {
+        var writer = HeadWriter()
+        writer.statusLine(status: 200, reason: Array("OK".utf8))
+        writer.field("Content-Type", "text/event-stream")
+        writer.field("Cache-Control", "no-store")
+        writer.field("X-Content-Type-Options", "nosniff")
+        // No length: the stream ends when the connection closes.
+        writer.field("Connection", "close")
+        writer.end()
+        send(writer.bytes + Array("retry: 1000\n\n".utf8))
+        stream = (after, loop.events.now)
+        pump()
+    }
+
+    /// Sends what the feed got since the last tick, unless the client is not keeping up (then it waits:
+    /// the ring keeps the newest, and the client is told what it missed).
+    private func pump() {
+        guard var state = stream, let feed = loop.shared.feed else { return }
+        if outbound.readableCount < Connection.highWater {
+            let (entries, missed) = feed.entries(after: state.after, limit: 1000)
+            var text = ""
+            if missed { text += "event: missed\ndata: {\"after\":\(state.after)}\n\n" }
+            for entry in entries { text += "id: \(entry.seq)\nevent: exchange\ndata: \(entry.json)\n\n" }
+            if text.isEmpty && loop.events.now - state.lastSentAt >= Self.streamKeepAlive { text = ": keep-alive\n\n" }
+            if !text.isEmpty {
+                send(Array(text.utf8))
+                state.lastSentAt = loop.events.now
+            }
+            state.after = entries.last?.seq ?? state.after
+            stream = state
+            updateInterest()
+        }
+        setDeadline(afterNanos: Self.streamTick)
+    }
+
+    override func deadlineReached() {
+        if stream != nil { return pump() }
+        // A worker still has the answer: wait for it rather than close under it.
+        if awaitingReply != nil { return setDeadline(afterNanos: loop.config.idleTimeout.nanos) }
+        finish()
+    }
 
     private func finish() {
         guard !isClosed else { return }
         closeSocket()
         loop.adminClosed(self)
+    }
+}
+
+/// Answers prepared on worker threads, on their way back to the loop that owns the admin connections.
+final class AdminMailbox: Sendable {
+    private let replies = Mutex<[(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply)]>([])
+    private let wakeFD: Int32
+
+    init(wakeFD: Int32) { self.wakeFD = wakeFD }
+
+    func post(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply) {
+        replies.withLock { $0.append((fd, ticket, reply)) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    func take() -> [(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply)] {
+        replies.withLock { replies in
+            defer { replies.removeAll() }
+            return replies
+        }
     }
 }

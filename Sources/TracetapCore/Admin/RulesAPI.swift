@@ -38,7 +38,7 @@ struct RulesAPI {
             do throws(LineJSON.SyntaxError) { json = try LineJSON.parse(body) } catch {
                 throw RuleError(file: "request body", line: error.line, reason: error.reason)
             }
-            let rule = try RuleLoader.rule(json, file: "(admin API)")
+            let rule = try RuleLoader.rule(json, file: RuleLoader.adminFile)
             try book.addTemporary(rule)
             return Reply(status: 201, json: ruleJSON(rule))
         } catch {
@@ -51,7 +51,8 @@ struct RulesAPI {
     }
 
     private func ruleJSON(_ rule: Rule) -> String {
-        "{\"name\":\(JSONText.quote(rule.name)),\"file\":\(JSONText.quote(rule.file)),\"enabled\":\(rule.isEnabled),"
+        "{\"name\":\(JSONText.quote(rule.name)),\"file\":\(JSONText.quote(rule.file)),\"temporary\":\(rule.file == RuleLoader.adminFile),"
+            + "\"enabled\":\(rule.isEnabled),\"match\":\(JSONText.quote(rule.match.description)),"
             + "\"faults\":[\(rule.faultDescriptions.map(JSONText.quote).joined(separator: ","))],"
             + "\"matched\":\(rule.matched.load(ordering: .relaxed)),\"applied\":\(rule.hits)}"
     }

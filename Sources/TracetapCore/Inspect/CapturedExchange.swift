@@ -55,6 +55,13 @@ public struct CapturedExchange: Sendable {
 
     /// `bodies`: the session file the record's body offsets point into.
     init?(line: Data, session: String, bodies: Data) {
+        self.init(line: line, session: session) { offset, length in
+            offset + length <= bodies.count ? [UInt8](bodies[bodies.startIndex + offset..<bodies.startIndex + offset + length]) : []
+        }
+    }
+
+    /// `body`: reads `length` bytes at `offset` of the session's bodies file (empty when it cannot).
+    init?(line: Data, session: String, body: (_ offset: Int, _ length: Int) -> [UInt8]) {
         guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let sequence = object["seq"] as? Int else {
             return nil
         }
@@ -72,11 +79,11 @@ public struct CapturedExchange: Sendable {
         let request = object["request"] as? [String: Any]
         method = request?["method"] as? String ?? "-"
         target = request?["target"] as? String ?? "-"
-        self.request = request.map { Self.message($0, bodies: bodies) }
+        self.request = request.map { Self.message($0, body: body) }
         let response = object["response"] as? [String: Any]
         responseStatus = response?["status"] as? Int ?? 0
         responseReason = response?["reason"] as? String ?? ""
-        self.response = response.map { Self.message($0, bodies: bodies) }
+        self.response = response.map { Self.message($0, body: body) }
         status = object["status"] as? Int ?? 0
         error = object["error"] as? String
         errorMessage = object["error_message"] as? String
@@ -87,12 +94,11 @@ public struct CapturedExchange: Sendable {
         }
     }
 
-    private static func message(_ object: [String: Any], bodies: Data) -> Message {
+    private static func message(_ object: [String: Any], body read: (Int, Int) -> [UInt8]) -> Message {
         let pairs = (object["headers"] as? [[String]] ?? []).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
         let offset = object["body_offset"] as? Int ?? 0
         let length = object["body_length"] as? Int ?? 0
-        let body = offset >= 0 && length > 0 && offset + length <= bodies.count
-            ? [UInt8](bodies[bodies.startIndex + offset..<bodies.startIndex + offset + length]) : []
+        let body = offset >= 0 && length > 0 ? read(offset, length) : []
         return Message(version: object["version"] as? String ?? "HTTP/1.1", headers: pairs, body: body,
                        bodySize: object["body_size"] as? Int ?? body.count, bodyTruncated: object["body_truncated"] as? Bool ?? false)
     }
@@ -100,7 +106,7 @@ public struct CapturedExchange: Sendable {
 
 /// Reads a capture store: session folders, their files in order, one exchange per line. Lines that do not
 /// parse (a torn last line after a power loss) are counted and skipped.
-public struct CaptureReader {
+public struct CaptureReader: Sendable {
     public let directory: String
 
     public init(directory: String) { self.directory = directory }
@@ -111,21 +117,49 @@ public struct CaptureReader {
         return names.filter { isDirectory(directory + "/" + $0) }.sorted()
     }
 
-    public func exchanges(in session: String) -> (exchanges: [CapturedExchange], skippedLines: Int) {
+    /// `withBodies: false` leaves every body empty (sizes still given) and does not read the bodies files.
+    public func exchanges(in session: String, withBodies: Bool = true) -> (exchanges: [CapturedExchange], skippedLines: Int) {
         let folder = directory + "/" + session
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-            .filter { $0.hasPrefix("exchanges-") && $0.hasSuffix(".jsonl") }.sorted()
         var result: [CapturedExchange] = []
         var skipped = 0
-        for file in files {
+        for file in exchangeFiles(in: session) {
             guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
-            let bodiesFile = folder + "/" + file.replacingOccurrences(of: "exchanges-", with: "bodies-").replacingOccurrences(of: ".jsonl", with: ".bin")
-            let bodies = FileManager.default.contents(atPath: bodiesFile) ?? Data()
+            let bodies = withBodies ? FileManager.default.contents(atPath: folder + "/" + Self.bodiesFile(of: file)) ?? Data() : Data()
             for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where index > 0 {
                 if let exchange = CapturedExchange(line: Data(line), session: session, bodies: bodies) { result.append(exchange) } else { skipped += 1 }
             }
         }
         return (result.sorted { $0.sequence < $1.sequence }, skipped)
+    }
+
+    /// One exchange by its span ID, bodies read from just where they lie: the files are scanned for the ID
+    /// as bytes, and only the line that has it is parsed.
+    public func exchange(in session: String, spanID: String) -> CapturedExchange? {
+        let folder = directory + "/" + session
+        let needle = Data("\"span_id\":\"\(spanID)\"".utf8)
+        for file in exchangeFiles(in: session).reversed() {
+            guard let data = FileManager.default.contents(atPath: folder + "/" + file), let hit = data.range(of: needle) else { continue }
+            let start = data[..<hit.lowerBound].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? data.startIndex
+            let end = data[hit.upperBound...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+            guard let handle = FileHandle(forReadingAtPath: folder + "/" + Self.bodiesFile(of: file)) else {
+                return CapturedExchange(line: data[start..<end], session: session) { _, _ in [] }
+            }
+            defer { try? handle.close() }
+            return CapturedExchange(line: data[start..<end], session: session) { offset, length in
+                guard (try? handle.seek(toOffset: UInt64(offset))) != nil, let bytes = try? handle.read(upToCount: length) else { return [] }
+                return [UInt8](bytes)
+            }
+        }
+        return nil
+    }
+
+    private func exchangeFiles(in session: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + session)) ?? [])
+            .filter { $0.hasPrefix("exchanges-") && $0.hasSuffix(".jsonl") }.sorted()
+    }
+
+    private static func bodiesFile(of exchangesFile: String) -> String {
+        exchangesFile.replacingOccurrences(of: "exchanges-", with: "bodies-").replacingOccurrences(of: ".jsonl", with: ".bin")
     }
 
     /// The fault rules' seed the session ran with (`--seed` repeats its choices); nil with rules off.

@@ -35,6 +35,14 @@ public struct RaceProbe: Sendable {
 
     public init(target: UpstreamURL) { self.target = target }
 
+    /// Races a captured exchange's request: its method, target, headers (not the old trace's) and body.
+    public mutating func send(_ e: CapturedExchange) {
+        method = e.method
+        path = e.target
+        headers = (e.request?.headers ?? []).filter { !ReplayRequest.dropped.contains($0.name.lowercased()) }
+        body = e.request?.body ?? []
+    }
+
     func requestBytes(copy: Int) -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(target.authority)\r\n"
         for header in headers { head += "\(header.name): \(header.value)\r\n" }

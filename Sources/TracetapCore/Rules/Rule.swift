@@ -24,6 +24,22 @@ public struct RuleMatch: Sendable {
     var needsBody: Bool { bodyContains != nil || !bodyJSON.isEmpty }
 }
 
+extension RuleMatch: CustomStringConvertible {
+    /// `POST /orders*, header x-role contains admin`; `every request` when nothing is set.
+    public var description: String {
+        var parts: [String] = []
+        if let sql { parts.append("SQL \(sql)") }
+        let request = [method, path].compactMap { $0 }.joined(separator: " ")
+        if !request.isEmpty { parts.append(request) }
+        if let pathRegex { parts.append("path ~ \(pathRegex)") }
+        parts += query.sorted { $0.key < $1.key }.map { "query \($0.key)=\($0.value)" }
+        parts += headers.sorted { $0.key < $1.key }.map { "header \($0.key) contains \($0.value)" }
+        if let bodyContains { parts.append("body contains \(bodyContains)") }
+        parts += bodyJSON.map { "body \($0.path) = \($0.value)" }
+        return parts.isEmpty ? "every request" : parts.joined(separator: ", ")
+    }
+}
+
 /// A named rule from a rule file, with its counters shared by every loop thread.
 public final class Rule: Sendable {
     public let name: String

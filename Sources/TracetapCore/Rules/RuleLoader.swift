@@ -3,6 +3,8 @@ import Foundation
 /// Reads rule files: `{"rules": [...]}` in every `*.json` of a folder, in file-name order, rules in file
 /// order. Every mistake names its file and line.
 public enum RuleLoader {
+    /// What a temporary rule (added through the admin API) gives as its file.
+    static let adminFile = "(admin API)"
     public static func load(directory: String) throws(RuleError) -> [Rule] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         var rules: [Rule] = []

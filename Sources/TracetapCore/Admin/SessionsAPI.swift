@@ -1,0 +1,92 @@
+import Foundation
+
+/// `/api/sessions`: the capture store, read off the event loop. `current` names this run's session.
+///
+///     GET /api/sessions                                   sessions, newest first, with their size on disk
+///     GET /api/sessions/NAME/exchanges                    every exchange's summary (the list's shape)
+///     GET /api/sessions/NAME/exchanges/SPAN_ID[?reveal=1] one exchange whole: headers, bodies, timings, curl
+///     GET /api/sessions/NAME/traces/TRACE_ID              the trace's spans (proxy, backend, SQL) and its exchanges
+///     GET /api/sessions/NAME/har                          the session as a HAR 1.2 file, secrets masked
+struct SessionsAPI: Sendable {
+    typealias Reply = AdminAPI.Reply
+    /// The capture store; nil when capture is off.
+    let directory: String?
+    /// This run's session, when it records.
+    let current: String?
+    /// Bodies sent to the UI are cut here (the capture keeps at most 1 MiB by default anyway).
+    static let bodyLimit = 4 << 20
+
+    func respond(path: String, query: AdminQuery) -> AdminAPI.Outcome {
+        guard let directory else { return .reply(.error(409, "capture is off: run with --capture DIR to keep exchanges")) }
+        let parts = path.split(separator: "/").dropFirst(2).map { AdminQuery.decode($0) }
+        let reader = CaptureReader(directory: directory)
+        let current = current
+        return .deferred {
+            if parts.isEmpty { return listJSON(reader) }
+            let session = parts[0] == "current" ? current ?? "" : parts[0]
+            guard reader.sessions().contains(session) else { return .error(404, "no session '\(parts[0])' in \(reader.directory)") }
+            switch (parts.count, parts.count > 1 ? parts[1] : "") {
+            case (2, "exchanges"):
+                let exchanges = reader.exchanges(in: session, withBodies: false).exchanges
+                return Reply(status: 200, json: "{\"session\":\(JSONText.quote(session)),\"exchanges\":["
+                    + exchanges.map { ExchangeSummary($0).json(seq: $0.sequence) }.joined(separator: ",") + "]}")
+            case (3, "exchanges"):
+                guard let exchange = reader.exchange(in: session, spanID: parts[2]) else {
+                    return .error(404, "no exchange with span ID '\(parts[2])' in \(session) (yet: the capture is written a moment after the exchange)")
+                }
+                return Reply(status: 200, contentType: "application/json", body: Self.detail(exchange, mask: SecretMask(enabled: query["reveal"] != "1")))
+            case (3, "traces"):
+                let exchanges = reader.exchanges(in: session, withBodies: false).exchanges
+                let view = TraceView.assemble(traceID: parts[2], exchanges: exchanges, spans: SpanFile.read(sessionPath: reader.directory + "/" + session))
+                guard !view.spans.isEmpty else { return .error(404, "no trace '\(parts[2])' in \(session)") }
+                let mine = exchanges.filter { $0.traceID == parts[2] }
+                return Reply(status: 200, json: "{\"trace_id\":\(JSONText.quote(parts[2])),\"session\":\(JSONText.quote(session)),\"spans\":["
+                    + view.spans.sorted { $0.startNanos < $1.startNanos }.map(SpanFile.line).joined(separator: ",") + "],\"exchanges\":["
+                    + mine.map { ExchangeSummary($0).json(seq: $0.sequence) }.joined(separator: ",") + "]}")
+            case (2, "har"):
+                let har = Export.render(reader.exchanges(in: session).exchanges, as: .har, mask: SecretMask())
+                return Reply(status: 200, contentType: "application/json", body: har,
+                             headers: [("Content-Disposition", "attachment; filename=\"tracetap-\(session).har\"")])
+            default:
+                return .error(404, "no such endpoint (see GET /api/sessions)")
+            }
+        }
+    }
+
+    private func listJSON(_ reader: CaptureReader) -> Reply {
+        let sessions = reader.sessions().reversed().map { name -> String in
+            let folder = reader.directory + "/" + name
+            let bytes = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).reduce(0) { total, file in
+                total + (((try? FileManager.default.attributesOfItem(atPath: folder + "/" + file))?[.size] as? Int) ?? 0)
+            }
+            return "{\"name\":\(JSONText.quote(name)),\"bytes\":\(bytes),\"current\":\(name == current)}"
+        }
+        return Reply(status: 200, json: "{\"directory\":\(JSONText.quote(reader.directory)),\"current\":\(current.map(JSONText.quote) ?? "null"),"
+            + "\"sessions\":[\(sessions.joined(separator: ","))]}")
+    }
+
+    /// One exchange whole, as the UI's detail shows it. Bodies are base64 (the UI decides how to show
+    /// them), gzip undone, and with `mask` on, secret headers and JSON fields masked.
+    static func detail(_ e: CapturedExchange, mask: SecretMask) -> [UInt8] {
+        func message(_ m: CapturedExchange.Message?) -> Any {
+            guard let m else { return NSNull() }
+            let decoded = m.gunzipped
+            let body = mask.body(decoded ?? m.body)
+            return ["version": m.version, "headers": mask.headers(m.headers).map { [$0.name, $0.value] },
+                    "body_base64": Data(body.prefix(bodyLimit)).base64EncodedString(), "body_size": m.bodySize,
+                    "body_truncated": m.bodyTruncated || body.count > bodyLimit, "decoded_from": decoded == nil ? NSNull() : "gzip" as Any] as [String: Any]
+        }
+        let object: [String: Any] = [
+            "session": e.session, "seq": e.sequence, "span_id": e.spanID, "trace_id": e.traceID, "request_id": e.requestID,
+            "started": e.started, "started_unix": e.startedUnix, "client": e.client, "connection": String(e.connection),
+            "upstream": e.upstream, "upstream_reused": e.upstreamReused, "method": e.method, "target": e.target,
+            "status": e.status, "response_status": e.responseStatus, "response_reason": e.responseReason,
+            "error": e.error as Any? ?? NSNull(), "error_message": e.errorMessage as Any? ?? NSNull(),
+            "faults": e.faults, "timings_us": e.timings,
+            "duplicate": e.duplicate.map { ["copy": $0.copy, "of": $0.of, "difference": $0.difference as Any? ?? NSNull()] as [String: Any] } as Any? ?? NSNull(),
+            "request": message(e.request), "response": message(e.response),
+            "masked": mask.enabled, "curl": Export.curl(e, mask: mask),
+        ]
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
+    }
+}
