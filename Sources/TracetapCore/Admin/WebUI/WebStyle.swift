@@ -87,8 +87,5 @@ tr.off td { color: var(--muted); }
 .notice { position: fixed; bottom: 16px; right: 16px; background: var(--fg); color: #fff; padding: 8px 12px; border-radius: 6px; max-width: 420px; z-index: 5; }
 .notice.bad { background: var(--server); }
 p.dup { color: #4b2f9a; }
-.token-page { align-items: center; justify-content: center; }
-.token-page form { max-width: 420px; padding: 24px; border: 1px solid var(--line); border-radius: 8px; display: flex; flex-wrap: wrap; gap: 8px; }
-.token-page input { flex: 1; }
 """#
 }

@@ -17,11 +17,12 @@ enum WebUI {
         }
     }
 
-    /// What a browser without the token sees: a form for it, and nothing from the captures.
+    /// What a browser without the token sees: a form for it, and nothing from the captures (not even the
+    /// style sheet, which also wants the token).
     static func tokenPage(status: Int, wrong: Bool) -> AdminAPI.Reply {
         page(status: status, """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tracetap: token needed</title>
-        <link rel="stylesheet" href="/ui/app.css"></head><body class="token-page"><form method="get" action="/">
+        </head><body><form method="get" action="/">
         <h1>Tracetap</h1><p>\(wrong ? "That token is not right. " : "")This admin port needs its token (printed when the proxy started, or given with <code>--admin-token</code>).</p>
         <input name="token" type="password" autofocus placeholder="token" aria-label="token"><button>Open</button></form></body></html>
         """)
