@@ -9,7 +9,6 @@ final class Browser: @unchecked Sendable {
     private let socket: BlockingSocket
     private var nextID = 0
 
-    static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") }
 
     init(width: Int = 1400, height: Int = 860) throws {
         profile = NSTemporaryDirectory() + "tracetap-chromium-\(UUID().uuidString)"

@@ -193,7 +193,7 @@ function startStream() {
     const e = JSON.parse(event.data);
     state.lastSeq = e.seq;
     if (state.session !== 'current') return;
-    if (state.paused) { state.waiting.push(e); return; }
+    if (state.paused) { state.waiting.push(e); renderList(false); return; }
     batch.push(e);
     if (!scheduled) {
       scheduled = true;
