@@ -104,6 +104,23 @@ import Testing
         let bought = try buyers.map { try $0.readResponse() }
         for buyer in buyers { buyer.close() }
         #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.source == .sql }.count >= 10 })
+
+        // The same trace in the web UI: one waterfall from the proxy to the database, nested as the CLI shows it.
+        let browser = try Browser()
+        defer { browser.close() }
+        try browser.navigate("http://127.0.0.1:\(adminPort)/#/trace/current/\(traceID)")
+        try browser.waitFor("document.querySelectorAll('.span-row.src-sql').length >= 2")
+        let rows = try browser.evaluate("""
+            Array.from(document.querySelectorAll('.span-row .span-name')).map(n => parseInt(n.style.paddingLeft) / 14 + ' ' + n.textContent)
+            """) as? [String] ?? []
+        #expect(rows.first == "0 proxy proxy GET /db/orders", "\(rows)")
+        #expect(rows.contains("2 backend controller db_orders") && rows.contains("3 backend service load_orders"), "\(rows)")
+        #expect(rows.contains("4 database SELECT id, item FROM orders WHERE user_id = $1"), "\(rows)")
+        _ = try browser.evaluate("Array.from(document.querySelectorAll('.span-row.src-sql')).find(r => r.textContent.includes('user_id')).click()")
+        try browser.waitFor("document.querySelector('#span-attributes table')")
+        let attributes = try browser.evaluate("Array.from(document.querySelectorAll('#span-attributes tr')).map(r => r.textContent)") as? [String] ?? []
+        #expect(attributes.contains("db.rows2") && attributes.contains("sourcedatabase"), "\(attributes)")
+        try browser.screenshotIfAsked("trace")
         proxy.stop()
 
         let (status, out, errors) = try Binary.run(["trace", traceID, "--capture", store])

@@ -46,11 +46,7 @@ import Testing
             return try #require((listed["exchanges"] as? [[String: Any]])?.last { $0["target"] as? String == path }?["span_id"] as? String)
         }
 
-        /// With TRACETAP_SCREENSHOTS=DIR set, the view as it is now goes to DIR/NAME.png (the README's pictures).
-        func screenshot(_ name: String) throws {
-            guard let folder = ProcessInfo.processInfo.environment["TRACETAP_SCREENSHOTS"] else { return }
-            try browser.screenshot(to: folder + "/" + name + ".png")
-        }
+        func screenshot(_ name: String) throws { try browser.screenshotIfAsked(name) }
     }
 
     static let rowTexts = "Array.from(document.querySelectorAll('#rows .row')).map(r => r.querySelector('.path').textContent + ' ' + r.querySelector('.status').textContent)"
@@ -145,7 +141,7 @@ import Testing
     }
 
     @Test func theTraceViewDrawsTheWaterfallAndDuplicatesSideBySide() throws {
-        let ui = try Setup(rules: #"{"rules": [{"name": "twice", "match": {"path": "/json"}, "faults": [{"type": "duplicate", "count": 2}]}]}"#)
+        let ui = try Setup(rules: #"{"rules": [{"name": "twice", "match": {"path": "/counter"}, "faults": [{"type": "duplicate", "count": 2}]}]}"#)
         defer { ui.stop() }
         let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
         _ = try ui.proxy.get("/timed", headers: ["traceparent: 00-\(traceID)-00f067aa0ba902b7-01"])
@@ -170,15 +166,20 @@ import Testing
         #expect(attributes.contains("sourceserver-timing") && attributes.contains("duration12.5 ms") && attributes.contains(traceID) == false, "\(attributes) \(names)")
 
         // A duplicated request: both copies in the trace, side by side, the differing cells marked.
-        _ = try ui.proxy.get("/json")
+        _ = try ui.proxy.get("/counter")
         let copies = try ui.admin.waitFor("/api/sessions/current/exchanges") {
-            ($0["exchanges"] as? [[String: Any]])?.filter { $0["target"] as? String == "/json" }.count == 2
+            ($0["exchanges"] as? [[String: Any]])?.filter { $0["target"] as? String == "/counter" }.count == 2
         }
-        let jsonTrace = try #require((copies["exchanges"] as? [[String: Any]])?.first { $0["target"] as? String == "/json" }?["trace_id"] as? String)
-        _ = try ui.browser.evaluate("location.hash = '#/trace/current/\(jsonTrace)'")
+        let counterTrace = try #require((copies["exchanges"] as? [[String: Any]])?.first { $0["target"] as? String == "/counter" }?["trace_id"] as? String)
+        _ = try ui.browser.evaluate("location.hash = '#/trace/current/\(counterTrace)'")
         try ui.browser.waitFor("document.querySelector('table.side-by-side')")
-        let header = try ui.browser.evaluate("Array.from(document.querySelectorAll('table.side-by-side tr:first-child th')).map(t => t.textContent)") as? [String]
-        #expect(header == ["", "copy 1/2", "copy 2/2"])
+        let table = try ui.browser.evaluate("Array.from(document.querySelectorAll('table.side-by-side tr')).map(r => Array.from(r.children).map(c => c.textContent))") as? [[String]] ?? []
+        #expect(table.first == ["", "copy 1/2", "copy 2/2"], "\(table)")
+        #expect(table.contains(["status", "200", "200"]) && table.contains(["body", "{\"n\":1}", "{\"n\":2}"]), "\(table)")
+        // The body cell that differs is marked; durations always differ and are never marked.
+        let marked = try ui.browser.evaluate("Array.from(document.querySelectorAll('table.side-by-side td.differs')).map(c => c.parentElement.firstChild.textContent + ' ' + c.textContent)") as? [String]
+        #expect(marked == ["body {\"n\":2}"], "\(String(describing: marked))")
+        #expect(try ui.browser.string("document.querySelector('#side p.dup').textContent") == "Difference: copy 2: n: 2 vs 1")
         try ui.screenshot("trace-duplicates")
     }
 

@@ -67,6 +67,10 @@ enum ShopUpstream {
                 case "/missing":
                     status = "404 Not Found"
                     body = Array("not here".utf8)
+                case "/counter":
+                    // Counts its calls: a duplicated request's copies get different answers.
+                    headers = "Content-Type: application/json\r\n"
+                    body = Array("{\"n\":\(upstream.notes.filter { $0.contains(" /counter ") }.count)}".utf8)
                 case "/timed":
                     headers = "Server-Timing: db;dur=12.5;desc=\"orders query\", app;dur=30\r\nContent-Type: text/plain\r\n"
                     body = Array("timed".utf8)

@@ -107,6 +107,12 @@ final class Browser: @unchecked Sendable {
         try data.write(to: URL(fileURLWithPath: path))
     }
 
+    /// With TRACETAP_SCREENSHOTS=DIR set, the page as it is now goes to DIR/NAME.png (the README's pictures).
+    func screenshotIfAsked(_ name: String) throws {
+        guard let folder = ProcessInfo.processInfo.environment["TRACETAP_SCREENSHOTS"] else { return }
+        try screenshot(to: folder + "/" + name + ".png")
+    }
+
     static func quote(_ text: String) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: text, options: .fragmentsAllowed), as: UTF8.self)
     }

@@ -415,8 +415,9 @@ async function replay(session, e, count, mode, panel) {
     sideBySide(answer.copies.map((c) => ({ label: 'copy ' + c.copy, status: c.status, body: c.body_digest, start: c.body_start })), ['status', 'body', 'start']));
 }
 
-/// Columns side by side; a cell that differs from what most columns have is highlighted.
-function sideBySide(columns, fields) {
+/// Columns side by side; a cell that differs from what most columns have is highlighted (except in
+/// `noisy` rows, such as durations, which always differ).
+function sideBySide(columns, fields, noisy) {
   const usual = {};
   for (const field of fields) {
     const tally = new Map();
@@ -426,7 +427,7 @@ function sideBySide(columns, fields) {
   return el('table', { class: 'side-by-side' },
     el('tr', {}, el('th', {}), columns.map((c) => el('th', {}, c.label))),
     fields.map((field) => el('tr', {}, el('th', {}, field),
-      columns.map((c) => el('td', { class: c[field] !== usual[field] && columns.length > 1 ? 'differs' : null }, String(c[field]))))));
+      columns.map((c) => el('td', { class: c[field] !== usual[field] && columns.length > 1 && !(noisy || []).includes(field) ? 'differs' : null }, String(c[field]))))));
 }
 
 function globEscape(path) {
@@ -510,15 +511,20 @@ async function showTrace(session, traceID) {
     style: 'left:' + (100 * (span.start - start) / (end - start)) + '%;width:' + Math.max(0.4, 100 * (span.end - span.start) / (end - start)) + '%',
   })),
   el('span', { class: 'num' }, millis((span.end - span.start) / 1000))));
-  const exchanges = trace.exchanges;
-  const copies = exchanges.length > 1
-    ? [el('h3', {}, exchanges.length + ' requests in this trace, side by side'),
-      sideBySide(exchanges.map((x) => ({
+  const exchanges = trace.exchanges.slice(0, 20);
+  let copies = null;
+  if (exchanges.length > 1) {
+    // Each copy's response body, to set them side by side.
+    const details = await Promise.all(exchanges.map((x) =>
+      api('/api/sessions/' + encodeURIComponent(session) + '/exchanges/' + x.span_id).catch(() => null)));
+    const bodyText = (d) => (d && d.response ? new TextDecoder().decode(base64Bytes(d.response.body_base64)).slice(0, 160) : '-');
+    copies = [el('h3', {}, exchanges.length + ' requests in this trace, side by side'),
+      sideBySide(exchanges.map((x, i) => ({
         label: x.duplicate ? 'copy ' + x.duplicate.copy + '/' + x.duplicate.of : x.method + ' ' + x.target,
-        status: x.status, duration: millis(x.duration_us), size: bytes(x.response_bytes), faults: x.faults.join(' ') || '-',
-        difference: x.duplicate && x.duplicate.difference ? x.duplicate.difference : '-',
-      })), ['status', 'size', 'faults', 'difference', 'duration'])]
-    : null;
+        status: x.status, body: bodyText(details[i]), size: bytes(x.response_bytes), faults: x.faults.join(' ') || '-', duration: millis(x.duration_us),
+      })), ['status', 'body', 'size', 'faults', 'duration'], ['duration']),
+      exchanges[0].duplicate && exchanges[0].duplicate.difference ? el('p', { class: 'dup' }, 'Difference: ' + exchanges[0].duplicate.difference) : null];
+  }
   fill(side,
     el('h2', {}, 'Trace ', el('code', {}, traceID)),
     el('p', { class: 'meta' }, spans.length + ' spans over ' + millis((end - start) / 1000) + ' · ',

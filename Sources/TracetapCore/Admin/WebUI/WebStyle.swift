@@ -25,7 +25,7 @@ main { flex: 1; display: flex; min-height: 0; }
 #list { width: 48%; min-width: 420px; display: flex; flex-direction: column; border-right: 1px solid var(--line); }
 #viewport { flex: 1; overflow-y: auto; position: relative; }
 #rows { position: absolute; top: 0; left: 0; right: 0; }
-.row { display: grid; grid-template-columns: 92px 54px minmax(80px, 1fr) 48px 70px 66px minmax(50px, 130px); gap: 6px; align-items: center;
+.row { display: grid; grid-template-columns: 92px 54px minmax(80px, 1fr) 48px 70px 66px minmax(60px, 210px); gap: 6px; align-items: center;
   height: 22px; padding: 0 8px; white-space: nowrap; cursor: pointer; border-bottom: 1px solid #f0f1f4; }
 #rows .row { position: absolute; left: 0; right: 0; top: 0; }
 .row.head { cursor: default; font-weight: 600; color: var(--muted); background: var(--panel); border-bottom: 1px solid var(--line); }
