@@ -111,6 +111,7 @@ public final class ProxyServer: Sendable {
     public func waitUntilStopped() {
         stopped.wait()
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shared.adminMailbox.close()
         for leg in shared.databaseLegs { leg.close() }
         shared.exporter?.stop()
         shared.capture?.finish()

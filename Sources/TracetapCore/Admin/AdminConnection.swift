@@ -164,21 +164,33 @@ final class AdminConnection: Connection {
 
 /// Answers prepared on worker threads, on their way back to the loop that owns the admin connections.
 final class AdminMailbox: Sendable {
-    private let replies = Mutex<[(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply)]>([])
+    private struct State: ~Copyable {
+        var replies: [(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply)] = []
+        /// Set once the loops have stopped: the wake-up descriptor is about to close, and its number may be
+        /// reused by anything, so a late worker must not write to it.
+        var closed = false
+    }
+
+    private let state = Mutex(State())
     private let wakeFD: Int32
 
     init(wakeFD: Int32) { self.wakeFD = wakeFD }
 
     func post(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply) {
-        replies.withLock { $0.append((fd, ticket, reply)) }
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.replies.append((fd, ticket, reply))
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
     }
 
     func take() -> [(fd: Int32, ticket: UInt64, reply: AdminAPI.Reply)] {
-        replies.withLock { replies in
-            defer { replies.removeAll() }
-            return replies
+        state.withLock { state in
+            defer { state.replies.removeAll() }
+            return state.replies
         }
     }
+
+    func close() { state.withLock { $0.closed = true } }
 }

@@ -562,7 +562,7 @@ async function showRules() {
       el('tr', {}, el('th', {}, 'on'), el('th', {}, 'name'), el('th', {}, 'match'), el('th', {}, 'faults'), el('th', {}, 'matched'), el('th', {}, 'applied'), el('th', {})),
       answer.rules.map((rule) => el('tr', { 'data-rule': rule.name, class: rule.enabled ? '' : 'off' },
         el('td', {}, el('input', { type: 'checkbox', class: 'rule-toggle', checked: rule.enabled, 'aria-label': 'enable ' + rule.name, onchange: (event) => toggle(rule, event.target.checked) })),
-        el('td', {}, rule.name, el('div', { class: 'muted' }, rule.file)),
+        el('td', {}, rule.name, el('div', { class: 'muted', title: rule.file }, rule.file.split('/').pop())),
         el('td', {}, rule.match),
         el('td', {}, rule.faults.join(', ')),
         el('td', { class: 'num matched' }, rule.matched),

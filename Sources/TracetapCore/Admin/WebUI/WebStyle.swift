@@ -84,6 +84,9 @@ td.differs { background: #fde2e2; font-weight: 600; }
 table.diff td.old { background: #fdf0f0; } table.diff td.new { background: #eefbf2; }
 .verdict.identical, .verdict.noise-only { color: var(--ok); } .verdict.regression, .verdict.error { color: var(--server); }
 tr.off td { color: var(--muted); }
+table.rules td, table.rules th { word-break: normal; }
+table.rules .num { white-space: nowrap; }
+.row .faults { display: flex; align-items: center; }
 .notice { position: fixed; bottom: 16px; right: 16px; background: var(--fg); color: #fff; padding: 8px 12px; border-radius: 6px; max-width: 420px; z-index: 5; }
 .notice.bad { background: var(--server); }
 p.dup { color: #4b2f9a; }
