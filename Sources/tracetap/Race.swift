@@ -108,6 +108,7 @@ enum Race {
                 print("    then \(check.method) \(check.path): \(checkText.prefix(100))" + (stateWrong ? "  RACE: expected \(expect!)" : ""))
             }
             if showResponses {
+                print("    trace \(result.traceID): every copy of this round")
                 for response in result.responses {
                     print("    copy \(response.copy)/\(copies): \(response.status)  \(ResponseDiff.digest(response.body))  "
                           + String(decoding: response.body.prefix(60), as: UTF8.self).replacingOccurrences(of: "\n", with: " "))

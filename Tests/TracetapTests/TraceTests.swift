@@ -74,6 +74,24 @@ import Testing
         #expect(Set(whole.spans.map(\.spanID)) == Set(decoded.spans.map(\.spanID)))
     }
 
+    /// The proxy's phases on the time axis: `connect` is a duration from the head, so a request whose head
+    /// took 50 ms (a race copy held before its last byte) is sent after those 50 ms, not from its first byte.
+    @Test func theProxyPhasesFollowEachOther() throws {
+        func facts(connect: Int, reused: Bool) -> ExchangeFacts {
+            ExchangeFacts(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7", parentSpanID: "", method: "GET", path: "/",
+                          status: 200, error: nil, exchangeID: "1", startNanos: 1_000_000_000,
+                          timings: ["head_received": 50_000, "body_received": 50_000, "connect": connect, "tls": -1, "request_sent": 50_300,
+                                    "first_response_byte": 53_000, "response_complete": 53_100], upstreamReused: reused)
+        }
+        func phases(_ spans: [Span]) -> [String] {
+            spans.dropFirst().map { "\($0.name) \(($0.startNanos - 1_000_000_000) / 1000)-\(($0.endNanos - 1_000_000_000) / 1000)" }
+        }
+        #expect(phases(TraceView.proxySpans(facts(connect: 0, reused: true)))
+                == ["read request 0-50000", "send 50000-50300", "wait for upstream 50300-53000", "receive 53000-53100"])
+        #expect(phases(TraceView.proxySpans(facts(connect: 200, reused: false)))
+                == ["read request 0-50000", "connect 50000-50200", "send 50200-50300", "wait for upstream 50300-53000", "receive 53000-53100"])
+    }
+
     /// PostgreSQL, the traced Flask app using psycopg through the proxy's database leg, the proxy in front.
     @Test func oneRequestIsOneTraceFromTheProxyToTheDatabase() throws {
         let postgres = try TestPostgres()

@@ -228,8 +228,15 @@ import Testing
         #expect(try ui.browser.string("document.querySelector('#replay-result').textContent").contains("4 succeeded, 1 different bodies"))
         #expect(try ui.browser.evaluate("document.querySelectorAll('#replay-result td.differs').length") as? Int == 0)
         try ui.screenshot("replay")
-        // The replays went through the proxy: the live list has them (1 + 1 + 4).
+        // The replays went through the proxy: the live list has them (1 + 1 + 4), and the round is one trace.
         try ui.browser.waitFor("document.querySelector('#count').textContent.startsWith('6 of 6 ')")
+        _ = try ui.admin.waitFor("/api/sessions/current/exchanges") { ($0["exchanges"] as? [Any])?.count == 6 }
+        try ui.browser.click("#round-trace")
+        try ui.browser.waitFor("document.querySelector('#waterfall') && document.querySelector('table.side-by-side')")
+        let header = try ui.browser.evaluate("Array.from(document.querySelectorAll('table.side-by-side tr:first-child th')).map(t => t.textContent)") as? [String]
+        #expect(header == ["", "request 1", "request 2", "request 3", "request 4"], "\(String(describing: header))")
+        #expect(try ui.browser.evaluate("document.querySelectorAll('.span-row').length") as? Int ?? 0 >= 16)
+        try ui.screenshot("race-round")
     }
 
     @Test func tenThousandExchangesStayVirtualisedRows() throws {

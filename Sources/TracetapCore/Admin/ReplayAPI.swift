@@ -62,7 +62,7 @@ struct ReplayAPI: Sendable {
                 + "\"body_digest\":\(JSONText.quote(ResponseDiff.digest(response.body))),"
                 + "\"body_start\":\(JSONText.quote(String(decoding: response.body.prefix(200), as: UTF8.self)))}"
         }
-        return Reply(status: 200, json: "{\"mode\":\"\(concurrent ? "concurrent" : "sequential")\",\"count\":\(count),"
+        return Reply(status: 200, json: "{\"mode\":\"\(concurrent ? "concurrent" : "sequential")\",\"count\":\(count),\"trace_id\":\"\(round.traceID)\","
             + "\"release_spread_us\":\(Int(round.releaseSpreadMicros)),\"successes\":\(round.successes),\"distinct_bodies\":\(round.distinctBodies),"
             + "\"copies\":[\(copies.joined(separator: ","))],\"errors\":[\(round.errors.map(JSONText.quote).joined(separator: ","))]}")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TraceContext
 
 /// `tracetap race`: N copies of one request that reach the backend at the same instant. Every copy is sent
 /// on its own connection except its last byte; once all are written, the last bytes go out together, so
@@ -13,6 +14,9 @@ public struct RaceProbe: Sendable {
         public var releaseSpreadMicros: Double = 0
         /// The body of the state check sent after the round (`check`), when there is one.
         public var checkBody: [UInt8]?
+        /// Every copy of the round carries this trace (its own span): through the proxy the round is one
+        /// trace, its copies side by side.
+        public var traceID: String
         public var statuses: [Int] { responses.map(\.status) }
         public var distinctBodies: Int { Set(responses.map(\.body)).count }
         public var successes: Int { statuses.filter { (200..<300).contains($0) }.count }
@@ -43,9 +47,13 @@ public struct RaceProbe: Sendable {
         body = e.request?.body ?? []
     }
 
-    func requestBytes(copy: Int) -> [UInt8] {
+    func requestBytes(copy: Int, trace: TraceID) -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(target.authority)\r\n"
         for header in headers { head += "\(header.name): \(header.value)\r\n" }
+        if !headers.contains(where: { $0.name.lowercased() == "traceparent" }) {
+            let span = SpanID(UInt64(copy) << 32 | UInt64.random(in: 1...UInt64(UInt32.max)))
+            head += "traceparent: \(String(decoding: TraceParent(traceID: trace, parentID: span, flags: 1).encoded, as: UTF8.self))\r\n"
+        }
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) { head += "Content-Length: \(body.count)\r\n" }
         head += "X-Tracetap-Race: \(copy)/\(copies)\r\nConnection: close\r\n\r\n"
         return ReplayRequest.latin1(head) + body
@@ -67,14 +75,17 @@ public struct RaceProbe: Sendable {
         if let before { _ = try send(before) }
     }
 
+    private static func newTrace() -> TraceID { TraceID(high: UInt64.random(in: 0...UInt64.max), low: UInt64.random(in: 1...UInt64.max)) }
+
     /// One round with last-byte synchronisation.
     public func synchronisedRound() throws(SocketError) -> Round {
         try reset()
+        let trace = Self.newTrace()
         var clients: [(copy: Int, client: HTTPClient)] = []
         var lastBytes: [UInt8] = []
         var errors: [String] = []
         for copy in 1...copies {
-            let bytes = requestBytes(copy: copy)
+            let bytes = requestBytes(copy: copy, trace: trace)
             let connection = try client()
             do {
                 try connection.send(bytes.dropLast())
@@ -92,7 +103,7 @@ public struct RaceProbe: Sendable {
             do { try connection.send([lastBytes[index]][...]) } catch { errors.append(error.message) }
             lastReleased = Sockets.monotonicNanos()
         }
-        var round = collect(clients, errors: errors, startedAt: released)
+        var round = collect(clients, errors: errors, startedAt: released, trace: trace)
         round.releaseSpreadMicros = Double(lastReleased - released) / 1000
         if let check { round.checkBody = try send(check).body }
         return round
@@ -101,10 +112,11 @@ public struct RaceProbe: Sendable {
     /// The baseline: the same copies one after another, each answered before the next is sent.
     public func sequentialRound() throws(SocketError) -> Round {
         try reset()
-        var round = Round()
+        let trace = Self.newTrace()
+        var round = Round(traceID: trace.description)
         for copy in 1...copies {
             do {
-                let response = try client().exchange(requestBytes(copy: copy), isHead: method == "HEAD")
+                let response = try client().exchange(requestBytes(copy: copy, trace: trace), isHead: method == "HEAD")
                 round.responses.append((copy, response.status, response.body))
             } catch {
                 round.errors.append(error.message)
@@ -114,8 +126,8 @@ public struct RaceProbe: Sendable {
         return round
     }
 
-    private func collect(_ clients: [(copy: Int, client: HTTPClient)], errors: [String], startedAt: UInt64) -> Round {
-        var round = Round(errors: errors)
+    private func collect(_ clients: [(copy: Int, client: HTTPClient)], errors: [String], startedAt: UInt64, trace: TraceID) -> Round {
+        var round = Round(errors: errors, traceID: trace.description)
         for (copy, connection) in clients {
             do {
                 let response = try connection.readResponse(isHead: method == "HEAD", startedAt: startedAt)

@@ -111,9 +111,12 @@ public struct TraceView: Sendable {
             root.statusMessage = error
         }
         var phases: [(String, UInt64?, UInt64?)] = [("read request", start, at("body_received"))]
-        let connected = at("connect")
-        if !e.upstreamReused { phases.append(("connect", at("body_received"), connected)) }
-        phases += [("send", connected ?? at("body_received"), at("request_sent")), ("wait for upstream", at("request_sent"), at("first_response_byte")),
+        // `connect` is a duration (0 on a reused connection), counted from the head, as HAR counts it.
+        let headReceived = at("head_received") ?? at("body_received")
+        let connectMicros = e.timings["connect"] ?? -1
+        let connected = headReceived.map { $0 + UInt64(max(0, connectMicros)) * 1000 }
+        if !e.upstreamReused && connectMicros > 0 { phases.append(("connect", headReceived, connected)) }
+        phases += [("send", connected, at("request_sent")), ("wait for upstream", at("request_sent"), at("first_response_byte")),
                    ("receive", at("first_response_byte"), at("response_complete"))]
         var spans = [root]
         for (name, from, to) in phases {

@@ -411,7 +411,8 @@ async function replay(session, e, count, mode, panel) {
     return;
   }
   fill(panel, el('h3', {}, count + ' copies ' + (answer.mode === 'concurrent' ? 'at once (last bytes released within ' + millis(answer.release_spread_us) + ')' : 'one after another')),
-    el('p', {}, answer.successes + ' succeeded, ' + answer.distinct_bodies + ' different bodies' + (answer.errors.length ? ', errors: ' + answer.errors.join('; ') : '')),
+    el('p', {}, answer.successes + ' succeeded, ' + answer.distinct_bodies + ' different bodies' + (answer.errors.length ? ', errors: ' + answer.errors.join('; ') : '') + ' · ',
+      el('a', { id: 'round-trace', href: '#/trace/' + encodeURIComponent(session) + '/' + answer.trace_id }, 'the round as one trace')),
     sideBySide(answer.copies.map((c) => ({ label: 'copy ' + c.copy, status: c.status, body: c.body_digest, start: c.body_start })), ['status', 'body', 'start']));
 }
 
@@ -518,9 +519,9 @@ async function showTrace(session, traceID) {
     const details = await Promise.all(exchanges.map((x) =>
       api('/api/sessions/' + encodeURIComponent(session) + '/exchanges/' + x.span_id).catch(() => null)));
     const bodyText = (d) => (d && d.response ? new TextDecoder().decode(base64Bytes(d.response.body_base64)).slice(0, 160) : '-');
-    copies = [el('h3', {}, exchanges.length + ' requests in this trace, side by side'),
+    copies = [el('h3', {}, exchanges.length + ' requests in this trace, side by side: ' + exchanges[0].method + ' ' + exchanges[0].target),
       sideBySide(exchanges.map((x, i) => ({
-        label: x.duplicate ? 'copy ' + x.duplicate.copy + '/' + x.duplicate.of : x.method + ' ' + x.target,
+        label: x.duplicate ? 'copy ' + x.duplicate.copy + '/' + x.duplicate.of : 'request ' + (i + 1),
         status: x.status, body: bodyText(details[i]), size: bytes(x.response_bytes), faults: x.faults.join(' ') || '-', duration: millis(x.duration_us),
       })), ['status', 'body', 'size', 'faults', 'duration'], ['duration']),
       exchanges[0].duplicate && exchanges[0].duplicate.difference ? el('p', { class: 'dup' }, 'Difference: ' + exchanges[0].duplicate.difference) : null];
