@@ -15,12 +15,13 @@ import Testing
         let browser: Browser
         var url: String { "http://127.0.0.1:\(admin.port)/" }
 
-        init(rules: String? = nil, store: String = temporaryStore()) throws {
+        init(rules: String? = nil, store: String = temporaryStore(), adminHost: String = "127.0.0.1") throws {
             upstream = try ShopUpstream.start()
             let book = try rules.map { try RuleBook(directory: ruleFolder($0), seed: 1) }
             proxy = try TestProxy(upstreamPort: upstream.port) {
                 $0.captureDirectory = store
                 $0.rules = book
+                $0.admin = HostPort(host: adminHost, port: 0)
             }
             admin = AdminClient(port: try #require(proxy.server.adminPort))
             browser = try Browser()
@@ -296,5 +297,23 @@ import Testing
         // Back to the live session: the stream again.
         _ = try ui.browser.evaluate("(() => { const s = document.querySelector('#session'); s.value = 'current'; s.dispatchEvent(new Event('change')); })()")
         try ui.browser.waitFor("document.querySelector('#count').textContent === '1 of 1 exchanges' && document.querySelector('#rows .path').textContent === '/now'")
+    }
+
+    @Test func offLoopbackTheBrowserNeedsTheTokenOnceThenTheUIWorks() throws {
+        let ui = try Setup(adminHost: "0.0.0.0")
+        defer { ui.stop() }
+        let token = try #require(ui.proxy.server.adminToken)
+        _ = try ui.proxy.get("/json")
+        try ui.browser.navigate(ui.url)
+        #expect(try ui.browser.string("document.title") == "Tracetap: token needed")
+        #expect(try ui.browser.evaluate("document.querySelector('#rows') === null && !document.body.textContent.includes('/json')") as? Bool == true)
+        // The link printed at start: the cookie is set, the token leaves the address bar.
+        try ui.browser.navigate(ui.url + "?token=\(token)")
+        try ui.browser.waitFor("document.querySelector('#count') && document.querySelector('#count').textContent === '1 of 1 exchanges'")
+        #expect(try ui.browser.string("location.href") == ui.url)
+        #expect(try ui.browser.string("document.cookie") == "", "HttpOnly: the page's scripts cannot read the token")
+        _ = try ui.proxy.get("/missing")
+        try ui.browser.waitFor("document.querySelectorAll('#rows .row').length === 2")
+        #expect(try ui.browser.evaluate(Self.rowTexts) as? [String] == ["/json 200", "/missing 404"])
     }
 }
