@@ -83,6 +83,18 @@ import Testing
         #expect(try ui.browser.evaluate(Self.rowTexts) as? [String] == [])
         try set("#filter-method", "")
 
+        // Arrow keys walk the list and open each exchange.
+        func press(_ key: String) throws {
+            _ = try ui.browser.evaluate("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '\(key)', bubbles: true}))")
+        }
+        try press("ArrowDown")
+        try ui.browser.waitFor("document.querySelector('#detail-title') && document.querySelector('#detail-title').textContent === 'GET /json 200'")
+        try press("ArrowDown")
+        try ui.browser.waitFor("document.querySelector('#detail-title').textContent === 'GET /missing 404'")
+        try press("ArrowUp")
+        try ui.browser.waitFor("document.querySelector('#detail-title').textContent === 'GET /json 200'")
+        #expect(try ui.browser.string("document.querySelector('#rows .row.selected .path').textContent") == "/json")
+
         // Paused, new exchanges wait; resumed, they arrive; cleared, the list starts again.
         try ui.browser.click("#pause")
         _ = try ui.proxy.get("/later")

@@ -596,6 +596,18 @@ function start() {
   $('#clear').addEventListener('click', () => { state.all = []; state.shown = []; state.waiting = []; renderList(true); });
   $('#session').addEventListener('change', (event) => switchSession(event.target.value));
   window.addEventListener('hashchange', route);
+  // Up and down walk the list, as in a browser's network panel (not while typing in a field).
+  document.addEventListener('keydown', (event) => {
+    if ((event.key !== 'ArrowDown' && event.key !== 'ArrowUp') || event.target.closest('input, select, textarea')) return;
+    const at = state.shown.findIndex((e) => e.span_id === state.selected);
+    const next = state.shown[at < 0 ? 0 : Math.max(0, Math.min(state.shown.length - 1, at + (event.key === 'ArrowDown' ? 1 : -1)))];
+    if (!next) return;
+    event.preventDefault();
+    const viewport = $('#viewport');
+    const top = state.shown.indexOf(next) * ROW_HEIGHT;
+    if (top < viewport.scrollTop || top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top - viewport.clientHeight / 2;
+    location.hash = '#/exchange/' + encodeURIComponent(state.session) + '/' + next.span_id;
+  });
   loadSessions().then(() => { switchSession('current'); route(); });
 }
 
