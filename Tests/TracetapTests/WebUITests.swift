@@ -282,6 +282,12 @@ import Testing
         #expect(middle.contains(5000), "\(middle.prefix(5))")
         _ = try ui.browser.evaluate("(() => { const f = document.querySelector('#filter-text'); f.value = '/n9999'; f.dispatchEvent(new Event('input')); })()")
         #expect(try ui.browser.evaluate(Self.rowTexts) as? [String] == ["/n9999 200"])
+        // From the bottom of the whole list to a handful: the handful is drawn (the scroll position follows).
+        _ = try ui.browser.evaluate("(() => { const f = document.querySelector('#filter-text'); f.value = ''; f.dispatchEvent(new Event('input')); })()")
+        _ = try ui.browser.evaluate("(() => { const v = document.querySelector('#viewport'); v.scrollTop = 1e9; v.dispatchEvent(new Event('scroll')); })()")
+        _ = try ui.browser.evaluate("(() => { const f = document.querySelector('#filter-text'); f.value = '/n999'; f.dispatchEvent(new Event('input')); })()")
+        let few = try ui.browser.evaluate(Self.rowTexts) as? [String] ?? []
+        #expect(few.count == 11 && few.first == "/n999 200", "\(few)")
     }
 
     @Test func aPastSessionIsPickedAndDownloadedAsHAR() throws {

@@ -23,6 +23,7 @@ final class AdminConnection: Connection {
     /// How often a stream looks for new exchanges, and how long it stays silent before a keep-alive comment.
     static let streamTick: UInt64 = 100_000_000
     static let streamKeepAlive: UInt64 = 15_000_000_000
+    static let streamBatch = 500
 
     private static func limit(for head: RequestHead) -> UInt64 {
         head.target.starts(with: OTLPReceiver.path.utf8) ? otlpBodyLimit : bodyLimit
@@ -128,11 +129,14 @@ final class AdminConnection: Connection {
     }
 
     /// Sends what the feed got since the last tick, unless the client is not keeping up (then it waits:
-    /// the ring keeps the newest, and the client is told what it missed).
+    /// the ring keeps the newest, and the client is told what it missed). A backlog (a page just opened
+    /// on a full feed) goes in batches on the timer's shortest tick.
     private func pump() {
         guard var state = stream, let feed = loop.shared.feed else { return }
+        var backlog = false
         if outbound.readableCount < Connection.highWater {
-            let (entries, missed) = feed.entries(after: state.after, limit: 1000)
+            let (entries, missed) = feed.entries(after: state.after, limit: Self.streamBatch)
+            backlog = entries.count == Self.streamBatch
             var text = ""
             if missed { text += "event: missed\ndata: {\"after\":\(state.after)}\n\n" }
             for entry in entries { text += "id: \(entry.seq)\nevent: exchange\ndata: \(entry.json)\n\n" }
@@ -145,7 +149,7 @@ final class AdminConnection: Connection {
             stream = state
             updateInterest()
         }
-        setDeadline(afterNanos: Self.streamTick)
+        setDeadline(afterNanos: backlog ? TimerWheel.tickNanos : Self.streamTick)
     }
 
     override func deadlineReached() {

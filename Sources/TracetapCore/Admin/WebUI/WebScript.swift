@@ -138,7 +138,7 @@ function refilter() {
 function add(exchanges) {
   if (!exchanges.length) return;
   const viewport = $('#viewport');
-  const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_HEIGHT * 2;
+  const atBottom = viewport.scrollTop + viewport.clientHeight >= state.shown.length * ROW_HEIGHT - ROW_HEIGHT * 2;
   for (const e of exchanges) {
     state.all.push(e);
     if (matches(e)) state.shown.push(e);
@@ -153,12 +153,15 @@ function add(exchanges) {
 
 function renderList(stickToBottom) {
   const viewport = $('#viewport');
-  $('#spacer').style.height = state.shown.length * ROW_HEIGHT + 'px';
-  if (stickToBottom) viewport.scrollTop = viewport.scrollHeight;
-  const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - 5);
-  const last = Math.min(state.shown.length, first + Math.ceil(viewport.clientHeight / ROW_HEIGHT) + 10);
   const rows = $('#rows');
+  // Emptied first: rows placed far down by their transforms would stretch the scroll area.
   fill(rows);
+  const height = state.shown.length * ROW_HEIGHT;
+  $('#spacer').style.height = height + 'px';
+  const maxTop = Math.max(0, height - viewport.clientHeight);
+  if (stickToBottom || viewport.scrollTop > maxTop) viewport.scrollTop = maxTop;
+  const first = Math.max(0, Math.floor(Math.min(viewport.scrollTop, maxTop) / ROW_HEIGHT) - 5);
+  const last = Math.min(state.shown.length, first + Math.ceil(viewport.clientHeight / ROW_HEIGHT) + 10);
   for (let i = first; i < last; i++) rows.append(row(state.shown[i], i));
   $('#count').textContent = state.shown.length + ' of ' + state.all.length + ' exchanges'
     + (state.paused ? ', paused (' + state.waiting.length + ' waiting)' : '');
