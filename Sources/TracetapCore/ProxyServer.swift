@@ -68,10 +68,8 @@ public final class ProxyServer: Sendable {
             }
         }
         port = Sockets.localAddress(listenFD).port
-        let ownHost = config.listen.host == "0.0.0.0" || config.listen.host.isEmpty ? "127.0.0.1" : config.listen.host == "::" ? "[::1]"
-            : config.listen.host.contains(":") ? "[\(config.listen.host)]" : config.listen.host
         shared = ProxyShared(config: config, upstreamAddress: upstream, listenFD: listenFD, adminFD: adminFD, wakeFDs: wakeFDs, databaseLegs: legs,
-                             exporter: exporter, replayTarget: UpstreamURL("http://\(ownHost):\(port)")!)
+                             exporter: exporter, replayTarget: UpstreamURL("http://\(HostPort(host: config.listen.host, port: port).connectable)")!)
         adminPort = adminFD.map { Sockets.localAddress($0).port }
     }
 

@@ -196,6 +196,13 @@ import Testing
         rebound.host = "evil.example"
         #expect(try rebound.request("GET", "/api/sessions").status == 403)
         #expect(try rebound.request("GET", "/").status == 403)
+        // Names that only look like loopback addresses resolve wherever their owner wants.
+        for name in ["127.0.0.1.evil.example", "127.a.b.c", "127.0.0.256"] {
+            rebound.host = name
+            #expect(try rebound.request("GET", "/api/status").status == 403, "\(name)")
+            #expect(!HostPort(host: name, port: 9901).isLoopback, "\(name)")
+        }
+        #expect(try AdminClient(port: admin.port, host: "[::1]").request("GET", "/api/status").status == 200)
         #expect(try AdminClient(port: admin.port, host: "localhost").request("GET", "/api/status").status == 200)
         // Another site's form or fetch cannot change anything.
         let rule = #"{"name": "x", "faults": [{"type": "delay", "ms": 1}]}"#

@@ -19,7 +19,30 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    /// `localhost`, `::1` or a numeric 127.x.y.z: a name merely starting with "127." (`127.0.0.1.example.com`)
+    /// can resolve anywhere.
+    public var isLoopback: Bool {
+        let name = host.lowercased()
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return name == "localhost" || name == "::1"
+            || (parts.count == 4 && parts[0] == "127" && parts.allSatisfy { $0.count <= 3 && UInt8($0) != nil })
+    }
+
+    /// A Host header's value (`127.0.0.1:9901`, `localhost`, `[::1]`), the port optional.
+    static func hostHeader(_ value: String) -> HostPort {
+        if let hostPort = HostPort(value) { return hostPort }
+        let host = value.hasPrefix("[") && value.hasSuffix("]") ? String(value.dropFirst().dropLast()) : value
+        return HostPort(host: host, port: 80)
+    }
+
+    /// Where to connect to reach a listener bound here: a wildcard address means this machine's loopback.
+    var connectable: HostPort {
+        switch host {
+        case "0.0.0.0", "": HostPort(host: "127.0.0.1", port: port)
+        case "::": HostPort(host: "::1", port: port)
+        default: self
+        }
+    }
 }
 
 /// A resolved socket address, ready for bind or connect.

@@ -20,16 +20,13 @@ struct AdminAuth {
             return .error(403, "cross-origin request refused (Origin \(origin) is not this admin port)")
         }
         guard let token else {
-            return Self.isLoopbackName(host) ? nil : .error(403, "Host '\(host)' is not a loopback name: use http://127.0.0.1:PORT/")
+            return HostPort.hostHeader(host).isLoopback ? nil : .error(403, "Host '\(host)' is not a loopback name: use http://127.0.0.1:PORT/")
         }
-        let expected = Array(token.utf8)
         let bearer = request.headerText("authorization")
-        if bearer.hasPrefix("Bearer "), Self.constantTimeEqual(Array(bearer.utf8.dropFirst(7))[...], expected) { return nil }
-        if let cookie = Self.cookie(Self.cookieName, in: request.headerText("cookie")), Self.constantTimeEqual(Array(cookie.utf8)[...], expected) {
-            return nil
-        }
+        if bearer.hasPrefix("Bearer "), Self.constantTimeEqual(bearer.dropFirst(7), token) { return nil }
+        if let cookie = Self.cookie(Self.cookieName, in: request.headerText("cookie")), Self.constantTimeEqual(cookie[...], token) { return nil }
         if path == "/", method == "GET", let given = query["token"] {
-            guard Self.constantTimeEqual(Array(given.utf8)[...], expected) else { return WebUI.tokenPage(status: 401, wrong: true) }
+            guard Self.constantTimeEqual(given[...], token) else { return WebUI.tokenPage(status: 401, wrong: true) }
             // The token leaves the address bar (and the history) at once; the cookie carries it from here.
             return AdminAPI.Reply(status: 303, contentType: "text/plain", body: [], headers: [
                 ("Location", "/"), ("Set-Cookie", "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"),
@@ -37,14 +34,6 @@ struct AdminAuth {
         }
         if path == "/" && method == "GET" { return WebUI.tokenPage(status: 401, wrong: false) }
         return .error(401, "missing or wrong admin token (Authorization: Bearer TOKEN)")
-    }
-
-    /// `127.0.0.1:9901`, `localhost`, `[::1]:9901`, any 127.x address.
-    static func isLoopbackName(_ host: String) -> Bool {
-        var name = host.lowercased()
-        if name.hasPrefix("[") { name = String(name.dropFirst().prefix { $0 != "]" }) }
-        else if let colon = name.lastIndex(of: ":") { name = String(name[..<colon]) }
-        return name == "localhost" || name == "::1" || (name.hasPrefix("127.") && name.split(separator: ".").count == 4)
     }
 
     static func cookie(_ name: String, in header: String) -> String? {
@@ -56,10 +45,11 @@ struct AdminAuth {
     }
 
     /// Compares every byte whatever the first difference, so the time taken says nothing about the token.
-    static func constantTimeEqual(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
-        for (index, byte) in expected.enumerated() {
-            difference |= byte ^ (index < given.count ? given[given.startIndex + index] : 0)
+    static func constantTimeEqual(_ given: Substring, _ expected: String) -> Bool {
+        let given = Array(given.utf8)
+        var difference = UInt8(truncatingIfNeeded: given.count ^ expected.utf8.count)
+        for (index, byte) in expected.utf8.enumerated() {
+            difference |= byte ^ (index < given.count ? given[index] : 0)
         }
         return difference == 0
     }
