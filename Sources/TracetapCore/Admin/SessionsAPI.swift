@@ -65,28 +65,17 @@ struct SessionsAPI: Sendable {
             + "\"sessions\":[\(sessions.joined(separator: ","))]}")
     }
 
-    /// One exchange whole, as the UI's detail shows it. Bodies are base64 (the UI decides how to show
-    /// them), gzip undone, and with `mask` on, secret headers and JSON fields masked.
+    /// One exchange whole, as the UI's detail shows it: the JSON Lines export's object with bodies decoded
+    /// (gzip undone, cut at `bodyLimit`), and what only the UI needs. With `mask` on, secret headers and
+    /// JSON fields are masked.
     static func detail(_ e: CapturedExchange, mask: SecretMask) -> [UInt8] {
-        func message(_ m: CapturedExchange.Message?) -> Any {
-            guard let m else { return NSNull() }
-            let decoded = m.gunzipped
-            let body = mask.body(decoded ?? m.body)
-            return ["version": m.version, "headers": mask.headers(m.headers).map { [$0.name, $0.value] },
-                    "body_base64": Data(body.prefix(bodyLimit)).base64EncodedString(), "body_size": m.bodySize,
-                    "body_truncated": m.bodyTruncated || body.count > bodyLimit, "decoded_from": decoded == nil ? NSNull() : "gzip" as Any] as [String: Any]
-        }
-        let object: [String: Any] = [
-            "session": e.session, "seq": e.sequence, "span_id": e.spanID, "trace_id": e.traceID, "request_id": e.requestID,
-            "started": e.started, "started_unix": e.startedUnix, "client": e.client, "connection": String(e.connection),
-            "upstream": e.upstream, "upstream_reused": e.upstreamReused, "method": e.method, "target": e.target,
-            "status": e.status, "response_status": e.responseStatus, "response_reason": e.responseReason,
-            "error": e.error as Any? ?? NSNull(), "error_message": e.errorMessage as Any? ?? NSNull(),
-            "faults": e.faults, "timings_us": e.timings,
-            "duplicate": e.duplicate.map { ["copy": $0.copy, "of": $0.of, "difference": $0.difference as Any? ?? NSNull()] as [String: Any] } as Any? ?? NSNull(),
-            "request": message(e.request), "response": message(e.response),
+        var object = Export.jsonObject(e, mask: mask, decodedBodiesUpTo: bodyLimit)
+        object.merge([
+            "started_unix": e.startedUnix, "connection": String(e.connection), "upstream_reused": e.upstreamReused,
+            "response_status": e.responseStatus, "response_reason": e.responseReason,
+            "duplicate": e.duplicate.map { ["copy": $0.copy, "of": $0.of, "difference": $0.difference ?? NSNull()] as [String: Any] } ?? NSNull(),
             "masked": mask.enabled, "curl": Export.curl(e, mask: mask),
-        ]
+        ] as [String: Any]) { _, added in added }
         return [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
     }
 }

@@ -192,20 +192,30 @@ public enum Export {
 
     // MARK: JSON Lines
 
-    static func jsonl(_ e: CapturedExchange, mask: SecretMask) -> [UInt8] {
+    /// One exchange as a JSON object: a JSON Lines line, and the start of the web UI's exchange detail.
+    /// Bodies are base64 as stored, or with `decodedBodiesUpTo`, gzip undone and cut at that many bytes.
+    static func jsonObject(_ e: CapturedExchange, mask: SecretMask, decodedBodiesUpTo limit: Int? = nil) -> [String: Any] {
         func message(_ m: CapturedExchange.Message?) -> Any {
             guard let m else { return NSNull() }
-            return ["version": m.version, "headers": mask.headers(m.headers).map { [$0.name, $0.value] },
-                    "body_base64": Data(mask.body(m.body)).base64EncodedString(), "body_size": m.bodySize,
-                    "body_truncated": m.bodyTruncated] as [String: Any]
+            let decoded = limit == nil ? nil : m.gunzipped
+            let body = mask.body(decoded ?? m.body)
+            var object: [String: Any] = ["version": m.version, "headers": mask.headers(m.headers).map { [$0.name, $0.value] },
+                                         "body_base64": Data(body.prefix(limit ?? body.count)).base64EncodedString(), "body_size": m.bodySize,
+                                         "body_truncated": m.bodyTruncated || body.count > (limit ?? body.count)]
+            if limit != nil { object["decoded_from"] = decoded == nil ? NSNull() : "gzip" }
+            return object
         }
-        let object: [String: Any] = [
+        return [
             "id": e.id, "seq": e.sequence, "session": e.session, "started": e.started, "trace_id": e.traceID,
             "span_id": e.spanID, "request_id": e.requestID, "client": e.client, "upstream": e.upstream,
             "method": e.method, "target": e.target, "status": e.status, "error": e.error ?? NSNull(),
             "error_message": e.errorMessage ?? NSNull(), "request": message(e.request), "response": message(e.response),
             "timings_us": e.timings, "faults": e.faults,
         ]
+    }
+
+    static func jsonl(_ e: CapturedExchange, mask: SecretMask) -> [UInt8] {
+        let object = jsonObject(e, mask: mask)
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return [UInt8](data) + [UInt8(ascii: "\n")]
     }
