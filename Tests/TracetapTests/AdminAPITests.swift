@@ -113,6 +113,11 @@ import Testing
         #expect((response["headers"] as? [[String]] ?? []).contains(["Set-Cookie", "sid=[masked]; Path=/; HttpOnly"]))
         #expect((detail["curl"] as? String)?.contains("curl -sS -X $'GET'") == true && (detail["curl"] as? String)?.contains("tok3n") == false)
         #expect((detail["timings_us"] as? [String: Int])?["response_complete"] ?? -1 >= 0)
+        // The phases the timing bar draws are the proxy's spans of the trace, from the exchange's start.
+        let phases = detail["phases"] as? [[String: Any]] ?? []
+        // (connect only when opening the connection took a measurable microsecond)
+        #expect(phases.compactMap { $0["name"] as? String }.filter { $0 != "connect" } == ["read request", "send", "wait for upstream", "receive"], "\(phases)")
+        #expect(phases.last?["end_us"] as? Int == (detail["timings_us"] as? [String: Int])?["response_complete"])
 
         let revealed = try admin.json("GET", "/api/sessions/current/exchanges/\(spanID)?reveal=1")
         let revealedBody = String(decoding: Data(base64Encoded: (revealed["response"] as? [String: Any])?["body_base64"] as? String ?? "") ?? Data(), as: UTF8.self)

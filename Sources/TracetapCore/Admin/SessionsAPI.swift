@@ -70,6 +70,10 @@ struct SessionsAPI: Sendable {
     /// JSON fields are masked.
     static func detail(_ e: CapturedExchange, mask: SecretMask) -> [UInt8] {
         var object = Export.jsonObject(e, mask: mask, decodedBodiesUpTo: bodyLimit)
+        // The timing bar draws the same phases as the proxy's spans in a trace (microseconds from the start).
+        let spans = TraceView.proxySpans(e)
+        let start = spans[0].startNanos
+        object["phases"] = spans.dropFirst().map { ["name": $0.name, "start_us": ($0.startNanos - start) / 1000, "end_us": ($0.endNanos - start) / 1000] }
         object.merge([
             "started_unix": e.startedUnix, "connection": String(e.connection), "upstream_reused": e.upstreamReused,
             "response_status": e.responseStatus, "response_reason": e.responseReason,

@@ -319,31 +319,19 @@ function bodyView(message) {
   return el('div', { class: 'body' }, note, hexDump(data));
 }
 
-/// The proxy's phases for one exchange, end to end: read the request, connect, send, wait, receive.
-function phases(t) {
-  const out = [];
-  const head = t.head_received;
-  const connectEnd = head + Math.max(t.connect || 0, 0);
-  const push = (name, from, to) => { if (from >= 0 && to >= from) out.push({ name, from, to }); };
-  push('read request', 0, t.body_received >= 0 ? Math.min(t.body_received, connectEnd) : head);
-  if (t.connect > 0) push('connect', head, connectEnd);
-  if (t.request_sent >= 0) push('send', connectEnd, t.request_sent);
-  if (t.first_response_byte >= 0) push('wait', t.request_sent, t.first_response_byte);
-  if (t.response_complete >= 0 && t.first_response_byte >= 0) push('receive', t.first_response_byte, t.response_complete);
-  return out;
-}
-
-function timingBar(t) {
-  const list = phases(t);
-  const total = Math.max(t.response_complete || 0, ...list.map((p) => p.to), 1);
+/// The proxy's phases (read request, connect, send, wait for upstream, receive) as the server's spans
+/// have them, on a bar; each phase's colour comes from its first word.
+function timingBar(e) {
+  const total = Math.max(e.timings_us.response_complete || 0, ...e.phases.map((p) => p.end_us), 1);
+  const kind = (p) => p.name.split(' ')[0];
   return el('div', { class: 'timing' },
-    el('div', { class: 'track' }, list.map((p) => el('span', {
-      class: 'seg ' + p.name.replace(' ', '-'),
-      style: 'left:' + (100 * p.from / total) + '%;width:' + Math.max(0.3, 100 * (p.to - p.from) / total) + '%',
-      title: p.name + ' ' + millis(p.to - p.from),
+    el('div', { class: 'track' }, e.phases.map((p) => el('span', {
+      class: 'seg ' + kind(p),
+      style: 'left:' + (100 * p.start_us / total) + '%;width:' + Math.max(0.3, 100 * (p.end_us - p.start_us) / total) + '%',
+      title: p.name + ' ' + millis(p.end_us - p.start_us),
     }))),
-    el('div', { class: 'legend' }, list.map((p) => el('span', { class: 'key-' + p.name.replace(' ', '-') }, p.name + ' ' + millis(p.to - p.from))),
-      el('span', {}, 'total ' + millis(t.response_complete))));
+    el('div', { class: 'legend' }, e.phases.map((p) => el('span', { class: 'key-' + kind(p) }, p.name + ' ' + millis(p.end_us - p.start_us))),
+      el('span', {}, 'total ' + millis(e.timings_us.response_complete))));
 }
 
 async function showExchange(session, spanID) {
@@ -387,7 +375,7 @@ async function showExchange(session, spanID) {
       el('span', { class: 'group' }, el('button', { id: 'add-rule', onclick: () => addRule(e, faultType.value, Number(faultValue.value)) }, 'Add rule'), ' for requests like this: ', faultType, faultValue)),
     curl,
     replayPanel,
-    el('h3', {}, 'Timing'), timingBar(e.timings_us),
+    el('h3', {}, 'Timing'), timingBar(e),
     el('h3', {}, 'Request'), e.request ? [headerTable(e.request.headers), bodyView(e.request)] : el('p', { class: 'muted' }, 'no request head'),
     el('h3', {}, 'Response'), e.response
       ? [el('p', { class: 'meta' }, e.response.version + ' ' + e.response_status + ' ' + e.response_reason), headerTable(e.response.headers), bodyView(e.response)]

@@ -61,7 +61,7 @@ img.preview { max-width: 100%; max-height: 360px; border: 1px solid var(--line);
 .key { color: #7b2f8e; } .j-string { color: #1a6e3a; } .j-number { color: #1f4fb0; } .j-boolean, .j-null { color: #a4420b; }
 .timing .track { position: relative; height: 14px; background: var(--panel); border: 1px solid var(--line); border-radius: 3px; }
 .timing .seg { position: absolute; top: 0; bottom: 0; }
-.seg.read-request, .key-read-request::before { background: #9aa5b8; }
+.seg.read, .key-read::before { background: #9aa5b8; }
 .seg.connect, .key-connect::before { background: #f0a33a; }
 .seg.send, .key-send::before { background: #40a7c9; }
 .seg.wait, .key-wait::before { background: #37a36b; }
