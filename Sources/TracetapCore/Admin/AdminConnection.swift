@@ -94,17 +94,24 @@ final class AdminConnection: Connection {
         }
     }
 
-    private func reply(_ reply: AdminAPI.Reply, close: Bool, isHead: Bool = false) {
+    /// A response head; without `contentLength` the body ends when the connection closes.
+    private static func head(status: Int, contentType: String, contentLength: Int?, headers: [(name: String, value: String)] = [],
+                             close: Bool) -> [UInt8] {
         var writer = HeadWriter()
-        writer.statusLine(status: reply.status, reason: Array(reasonPhrase(reply.status).utf8))
-        writer.field("Content-Type", reply.contentType)
-        writer.field("Content-Length", String(reply.body.count))
+        writer.statusLine(status: status, reason: Array(reasonPhrase(status).utf8))
+        writer.field("Content-Type", contentType)
+        if let contentLength { writer.field("Content-Length", String(contentLength)) }
         writer.field("Cache-Control", "no-store")
         writer.field("X-Content-Type-Options", "nosniff")
-        for header in reply.headers { writer.field(header.name, header.value) }
+        for header in headers { writer.field(header.name, header.value) }
         if close { writer.field("Connection", "close") }
         writer.end()
-        send(isHead ? writer.bytes : writer.bytes + reply.body)
+        return writer.bytes
+    }
+
+    private func reply(_ reply: AdminAPI.Reply, close: Bool, isHead: Bool = false) {
+        let head = Self.head(status: reply.status, contentType: reply.contentType, contentLength: reply.body.count, headers: reply.headers, close: close)
+        send(isHead ? head : head + reply.body)
         setDeadline(afterNanos: loop.config.idleTimeout.nanos)
         if close {
             closeWhenFlushed = true
@@ -115,15 +122,7 @@ final class AdminConnection: Connection {
     // MARK: Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html)
 
     private func startStream(after: UInt64) {
-        var writer = HeadWriter()
-        writer.statusLine(status: 200, reason: Array("OK".utf8))
-        writer.field("Content-Type", "text/event-stream")
-        writer.field("Cache-Control", "no-store")
-        writer.field("X-Content-Type-Options", "nosniff")
-        // No length: the stream ends when the connection closes.
-        writer.field("Connection", "close")
-        writer.end()
-        send(writer.bytes + Array("retry: 1000\n\n".utf8))
+        send(Self.head(status: 200, contentType: "text/event-stream", contentLength: nil, close: true) + Array("retry: 1000\n\n".utf8))
         stream = (after, loop.events.now)
         pump()
     }
