@@ -83,7 +83,7 @@ case "proxy":
         writeLine(2, "tracetap: admin token \(token): open http://\(config.admin!.host):\(port)/?token=\(token)")
     }
     if let book = config.rules {
-        writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory) (watching for changes), seed \(book.seed)")
+        writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory ?? "-") (watching for changes), seed \(book.seed)")
         book.watch()
     }
     server.start()

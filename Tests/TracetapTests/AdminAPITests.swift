@@ -191,6 +191,19 @@ import Testing
         #expect(try admin.request("GET", "/api/replay").status == 405)
     }
 
+    @Test func aBookWithoutAFolderTakesRulesFromTheAPIOnly() throws {
+        let upstream = try ShopUpstream.start()
+        defer { upstream.stop() }
+        let (proxy, admin) = try Self.proxy(upstream: upstream, capture: false) { $0.rules = RuleBook(seed: 1) }
+        defer { proxy.stop() }
+        let listed = try admin.json("GET", "/api/rules")
+        #expect(listed["directory"] is NSNull && (listed["rules"] as? [Any])?.isEmpty == true)
+        #expect(proxy.server.config.rules?.reloadIfChanged() == nil)
+        _ = try admin.json("POST", "/api/rules", body: #"{"name": "down", "match": {"path": "/json"}, "faults": [{"type": "abort", "status": 503}]}"#)
+        #expect(try proxy.get("/json").status == 503)
+        #expect(try proxy.get("/blob").status == 200)
+    }
+
     @Test func onLoopbackForeignHostsAndOriginsAreRefused() throws {
         let upstream = try ShopUpstream.start()
         defer { upstream.stop() }

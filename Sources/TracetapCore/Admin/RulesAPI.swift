@@ -47,7 +47,7 @@ struct RulesAPI {
     }
 
     private func listJSON(_ book: RuleBook) -> String {
-        "{\"directory\":\(JSONText.quote(book.directory)),\"seed\":\(book.seed),\"rules\":[\(book.rules.map(ruleJSON).joined(separator: ","))]}"
+        "{\"directory\":\(book.directory.map(JSONText.quote) ?? "null"),\"seed\":\(book.seed),\"rules\":[\(book.rules.map(ruleJSON).joined(separator: ","))]}"
     }
 
     private func ruleJSON(_ rule: Rule) -> String {

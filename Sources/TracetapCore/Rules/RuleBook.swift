@@ -8,7 +8,8 @@ import TraceContext
 /// refresh it when the generation moves (one atomic load per request). A file that fails to load is
 /// reported with file, line and reason, and the last good rules stay in force.
 public final class RuleBook: Sendable {
-    public let directory: String
+    /// nil for a book without a folder: only the rules added through the admin API (the demo's).
+    public let directory: String?
     private let state: Mutex<(rules: [Rule], temporary: [Rule], signature: String)>
     let generation = Atomic<Int>(0)
     /// One generator for every probabilistic decision, so `--seed` replays the same decisions in order.
@@ -23,6 +24,14 @@ public final class RuleBook: Sendable {
         random = Mutex(FastRandom(seed: seed))
         let signature = RuleLoader.signature(directory: directory)
         state = Mutex((try RuleLoader.load(directory: directory), [], signature))
+    }
+
+    /// No folder: the rules are the ones added through the admin API.
+    public init(seed: UInt64) {
+        directory = nil
+        self.seed = seed
+        random = Mutex(FastRandom(seed: seed))
+        state = Mutex(([], [], ""))
     }
 
     /// The rules in force: the files' in order, then the temporary ones added through the admin API.
@@ -68,6 +77,7 @@ public final class RuleBook: Sendable {
     /// Reloads when the files changed; returns the error if the new files are bad (old rules kept).
     @discardableResult
     public func reloadIfChanged() -> RuleError? {
+        guard let directory else { return nil }
         let signature = RuleLoader.signature(directory: directory)
         guard signature != state.withLock({ $0.signature }) else { return nil }
         do throws(RuleError) {

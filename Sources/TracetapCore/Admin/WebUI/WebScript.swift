@@ -548,8 +548,10 @@ async function showRules() {
   };
   fill(side,
     el('h2', {}, 'Rules'),
-    el('p', { class: 'meta' }, 'From ' + answer.directory + ' (reloaded on change), seed ' + answer.seed + '. Temporary rules live until the proxy stops.'),
-    answer.rules.length === 0 ? el('p', { class: 'muted' }, 'No rules. Add one from an exchange, or put a rule file in ' + answer.directory + '.') : null,
+    el('p', { class: 'meta' }, (answer.directory ? 'From ' + answer.directory + ' (reloaded on change)' : 'No rule folder') + ', seed ' + answer.seed
+      + '. Temporary rules live until the proxy stops.'),
+    answer.rules.length === 0
+      ? el('p', { class: 'muted' }, 'No rules. Add one from an exchange' + (answer.directory ? ', or put a rule file in ' + answer.directory : '') + '.') : null,
     el('table', { id: 'rules', class: 'rules' },
       el('tr', {}, el('th', {}, 'on'), el('th', {}, 'name'), el('th', {}, 'match'), el('th', {}, 'faults'), el('th', {}, 'matched'), el('th', {}, 'applied'), el('th', {})),
       answer.rules.map((rule) => el('tr', { 'data-rule': rule.name, class: rule.enabled ? '' : 'off' },
