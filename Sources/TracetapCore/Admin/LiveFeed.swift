@@ -42,8 +42,6 @@ final class LiveFeed: Sendable {
         }
     }
 
-    var lastSeq: UInt64 { ring.withLock { $0.lastSeq } }
-
     /// Up to `limit` entries after `seq`, oldest first; `missed` when some after `seq` are already gone.
     func entries(after seq: UInt64, limit: Int) -> (entries: [Entry], missed: Bool) {
         ring.withLock { ring in

@@ -41,9 +41,7 @@ struct ReplayAPI: Sendable {
     }
 
     private static func once(_ e: CapturedExchange, proxy: UpstreamURL) throws(SocketError) -> Reply {
-        var replayer = Replayer(target: proxy)
-        replayer.timeoutSeconds = 30
-        guard let result = try replayer.run([e]).first else { return .error(500, "the replay returned nothing") }
+        guard let result = try Replayer(target: proxy).run([e]).first else { return .error(500, "the replay returned nothing") }
         let differences = result.differences.map {
             "{\"field\":\(JSONText.quote($0.field)),\"recorded\":\(JSONText.quote($0.recorded)),\"replayed\":\(JSONText.quote($0.replayed))}"
         }

@@ -474,8 +474,10 @@ async function showTrace(session, traceID) {
     }
   }
   const ordered = [];
+  const visited = new Set();
   const visit = (s, depth) => {
-    if (ordered.length > 5000 || ordered.some((o) => o.span === s)) return;
+    if (ordered.length > 5000 || visited.has(s)) return;
+    visited.add(s);
     ordered.push({ span: s, depth });
     for (const child of (children.get(s.span_id) || []).sort((a, b) => a.start - b.start)) visit(child, depth + 1);
   };
