@@ -9,10 +9,11 @@ final class Browser: @unchecked Sendable {
     private let socket: BlockingSocket
     private var nextID = 0
 
-
     init(width: Int = 1400, height: Int = 860) throws {
         profile = NSTemporaryDirectory() + "tracetap-chromium-\(UUID().uuidString)"
-        child = try ChildProcess(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        // Its own temporary files (a singleton socket folder it never removes when stopped) go inside the profile.
+        try FileManager.default.createDirectory(atPath: profile, withIntermediateDirectories: true)
+        child = try ChildProcess(["/usr/bin/env", "TMPDIR=\(profile)", "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                   "--no-first-run", "--disable-extensions", "--remote-debugging-port=0", "--user-data-dir=\(profile)",
                                   "--window-size=\(width),\(height)", "about:blank"])
         // Chromium writes its DevTools port into the profile once it listens.
