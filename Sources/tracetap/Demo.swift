@@ -63,9 +63,10 @@ enum Demo {
             server.stopAndWait()
             return
         }
-        print("The proxy keeps running: try   curl -i \(base)/hello   or   curl -i '\(base)/slow?ms=300'")
-        print("Web UI: http://127.0.0.1:\(server.adminPort ?? 0)/    Status: curl -s http://127.0.0.1:\(server.adminPort ?? 0)/api/status    Stop: Ctrl-C\n")
-        runUntilSignalled(server)
+        runUntilSignalled(server) {
+            print("The proxy keeps running: try   curl -i \(base)/hello   or   curl -i '\(base)/slow?ms=300'")
+            print("Web UI: http://127.0.0.1:\(server.adminPort ?? 0)/    Status: curl -s http://127.0.0.1:\(server.adminPort ?? 0)/api/status    Stop: Ctrl-C\n")
+        }
     }
 
     /// The shop's three bugs, each found the way a user would: the race probe through the proxy, then the

@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import TracetapCore
 
@@ -42,21 +41,17 @@ func writeLine(_ fd: Int32, _ text: String) {
     bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
 }
 
-/// Waits for SIGINT or SIGTERM with the (started) proxy running, then stops it gracefully and prints a summary.
-func runUntilSignalled(_ server: ProxyServer) -> Never {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
-    for source in sources {
-        source.setEventHandler { server.requestShutdown() }
-        source.resume()
-    }
+/// Runs the proxy until SIGINT or SIGTERM (held since `ShutdownSignals.hold()`), then stops it gracefully
+/// and prints a summary. `announce` says it is ready: a signal sent the moment it has said so stops it too.
+func runUntilSignalled(_ server: ProxyServer, announce: () -> Void) -> Never {
+    ShutdownSignals.onSignal { server.requestShutdown() }
+    announce()
+    server.start()
     server.waitUntilStopped()
     let s = server.stats.snapshot
     writeLine(2, "tracetap: stopped: \(s.exchanges) exchanges, \(s.errors) errors, \(s.clientConnectionsTotal) client connections, "
         + "\(s.upstreamConnects) upstream connections opened, \(s.upstreamReuses) reused"
         + (server.captureSessionPath.map { ", \(s.captureWritten) recorded in \($0)" + (s.captureFailed > 0 ? " (\(s.captureFailed) lost)" : "") } ?? ""))
-    withExtendedLifetime(sources) {}
     exit(0)
 }
 
@@ -70,25 +65,27 @@ let loopThreads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)
 switch command {
 case "proxy":
     showHelpIfAsked(ProxyFlags.help)
+    ShutdownSignals.hold()
     let config: ProxyConfig
     do { config = try ProxyFlags.parse(&args, defaultThreads: loopThreads) } catch { fail(error.message) }
     let server: ProxyServer
     do { server = try ProxyServer(config: config) } catch { fail(error.message) }
-    writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
-        + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/ (web UI and /api)" } ?? "")
-        + zip(config.databaseLegs, server.databaseLegs).map { ", database on \($0.0.listen.host):\($0.1.port) -> \($0.1.upstreamDescription)" }.joined()
-        + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
-    if let token = server.adminToken, config.adminToken == nil, let port = server.adminPort {
-        // Made at start because the admin port is not on loopback: this link is the way in.
-        writeLine(2, "tracetap: admin token \(token): open http://\(config.admin!.host):\(port)/?token=\(token)")
+    runUntilSignalled(server) {
+        writeLine(2, "tracetap: proxy on http://\(config.listen.host):\(server.port) -> \(config.upstream)"
+            + (server.adminPort.map { ", admin on http://\(config.admin!.host):\($0)/ (web UI and /api)" } ?? "")
+            + zip(config.databaseLegs, server.databaseLegs).map { ", database on \($0.0.listen.host):\($0.1.port) -> \($0.1.upstreamDescription)" }.joined()
+            + (server.captureSessionPath.map { ", recording to \($0)" } ?? ""))
+        if let token = server.adminToken, config.adminToken == nil, let port = server.adminPort {
+            // Made at start because the admin port is not on loopback: this link is the way in.
+            writeLine(2, "tracetap: admin token \(token): open http://\(config.admin!.host):\(port)/?token=\(token)")
+        }
+        if let book = config.rules {
+            writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory ?? "-") (watching for changes), seed \(book.seed)")
+            book.watch()
+        }
     }
-    if let book = config.rules {
-        writeLine(2, "tracetap: \(book.rules.count) fault rules from \(book.directory ?? "-") (watching for changes), seed \(book.seed)")
-        book.watch()
-    }
-    server.start()
-    runUntilSignalled(server)
 case "demo":
+    ShutdownSignals.hold()
     do { try Demo.run(&args, threads: loopThreads) } catch { fail(error.message) }
 case "ls", "show", "export":
     showHelpIfAsked(Inspect.help)

@@ -103,6 +103,20 @@ import Testing
         #expect(demo.stderr.contains("tracetap: stopped: "))
     }
 
+    /// A signal sent the moment the proxy says it is ready stops it gracefully: it was once lost (about one
+    /// start in ten) in the gap before the handler was in place.
+    @Test(arguments: [SIGTERM, SIGINT]) func aSignalRightAfterTheReadyLineStopsTheProxy(signal: Int32) throws {
+        for round in 0..<15 {
+            let child = try ChildProcess([Repo.binary, "proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1",
+                                          "--no-capture", "--no-rules", "--admin", "off"])
+            defer { child.stop() }
+            #expect(child.waitForOutput("tracetap: proxy on ", seconds: 15, pollMicros: 500), "\(child.stderr)")
+            child.signal(signal)
+            #expect(child.waitForExit(seconds: 10) == 0, "round \(round): \(child.stderr)")
+            #expect(child.stderr.contains("tracetap: stopped: "), "round \(round)")
+        }
+    }
+
     @Test func theDemoWalksThroughFindingEachBugAndTheFixedShopIsClean() throws {
         let (status, out, errors) = try Binary.run(["demo", "--listen", "127.0.0.1:0", "--once", "--capture", temporaryStore()], seconds: 90)
         #expect(status == 0, "\(errors)")

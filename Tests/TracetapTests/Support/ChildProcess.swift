@@ -73,13 +73,13 @@ final class ChildProcess: Sendable {
 
     func signal(_ signal: Int32) { if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) } }
 
-    /// Waits (bounded) until `text` appears on stdout or stderr, or the child exits.
-    func waitForOutput(_ text: String, seconds: Double = 10) -> Bool {
+    /// Waits (bounded) until `text` appears on stdout or stderr, or the child exits; looks every `pollMicros`.
+    func waitForOutput(_ text: String, seconds: Double = 10, pollMicros: useconds_t = 10_000) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if stdout.contains(text) || stderr.contains(text) { return true }
             if poll() != nil { waitForExit(seconds: 1); return stdout.contains(text) || stderr.contains(text) }
-            usleep(10_000)
+            usleep(pollMicros)
         }
         return false
     }
