@@ -1,6 +1,7 @@
 // _GNU_SOURCE must stay out of the module header: defining it there breaks Glibc's fd_set import.
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include "CTracetapSys.h"
 
@@ -15,4 +16,8 @@ int tt_set_linger_reset(int fd) {
 
 void tt_line_buffer_stdout(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+const void *tt_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
 }

@@ -127,9 +127,9 @@ enum Inspect {
     /// A `duplicate` group side by side: each copy's status, time and response body, and the verdict.
     private static func printDuplicates(of e: CapturedExchange, mark: (copy: Int, of: Int, difference: String?), reader: CaptureReader, mask: SecretMask) {
         print("duplicate: copy \(mark.copy) of \(mark.of); " + (mark.difference.map { "responses DIFFER: \($0)" } ?? "responses agree"))
-        let group = reader.exchanges(in: e.session).exchanges.filter { $0.traceID == e.traceID && $0.duplicate != nil }
+        let group = reader.exchanges(in: e.session, traceID: e.traceID, withBodies: true).filter { $0.duplicate != nil }
         for copy in group.sorted(by: { ($0.duplicate?.copy ?? 0) < ($1.duplicate?.copy ?? 0) }) {
-            let body = copy.response.map { String(decoding: mask.body($0.body).prefix(60), as: UTF8.self) } ?? ""
+            let body = copy.response.map { String(decoding: mask.body($0.body).prefix(60), as: UTF8.self).replacingOccurrences(of: "\n", with: " ") } ?? ""
             let status = copy.status == 0 ? (copy.error ?? "---") : "\(copy.status)"
             print("  copy \(copy.duplicate?.copy ?? 0)  #\(copy.sequence)  \(status)  \(millis(copy.durationMicros))  \(body)")
         }

@@ -35,16 +35,20 @@ enum Trace {
     }
 
     /// Each trace from the newest session that has it (its exchanges and the spans received for it),
-    /// reading each session at most once.
+    /// reading a session whole at most once, and only when a trace's SQL needs it.
     static func views(of traceIDs: [String], reader: CaptureReader) -> [String: TraceView] {
         let wanted = Set(traceIDs)
         var found: [String: TraceView] = [:]
         for session in reader.sessions().reversed() where found.count < wanted.count {
-            let exchanges = reader.exchanges(in: session).exchanges
             let spans = SpanFile.read(sessionPath: reader.directory + "/" + session)
+            var everyExchange: [CapturedExchange]?
             for traceID in wanted where found[traceID] == nil {
-                if exchanges.contains(where: { $0.traceID == traceID }) || spans.contains(where: { $0.traceID == traceID }) {
-                    found[traceID] = TraceView.assemble(traceID: traceID, exchanges: exchanges, spans: spans)
+                let mine = reader.exchanges(in: session, traceID: traceID)
+                if !mine.isEmpty || spans.contains(where: { $0.traceID == traceID }) {
+                    found[traceID] = TraceView.assemble(traceID: traceID, mine: mine, spans: spans) {
+                        if everyExchange == nil { everyExchange = reader.exchanges(in: session, withBodies: false).exchanges }
+                        return everyExchange!
+                    }
                 }
             }
         }

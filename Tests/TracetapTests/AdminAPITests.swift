@@ -139,7 +139,11 @@ import Testing
         defer { proxy.stop() }
         let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
         #expect(try proxy.get("/timed", headers: ["traceparent: 00-\(traceID)-00f067aa0ba902b7-01"]).status == 200)
-        let trace = try admin.waitFor("/api/sessions/current/traces/\(traceID)") { ($0["exchanges"] as? [Any])?.count == 1 }
+        #expect(try proxy.get("/json", headers: ["traceparent: 00-\(traceID)-00f067aa0ba902b8-01"]).status == 200)
+        let trace = try admin.waitFor("/api/sessions/current/traces/\(traceID)") { ($0["exchanges"] as? [Any])?.count == 2 }
+        // Each request of the trace comes with the start of its response body, secrets masked.
+        let previews = (trace["exchanges"] as? [[String: Any]] ?? []).map { $0["response_preview"] as? String ?? "<none>" }
+        #expect(previews.count == 2 && previews[0] == "timed" && previews[1].contains("ann") && previews[1].contains("[masked]") && !previews[1].contains("hunter2"), "\(previews)")
         let spans = try #require(trace["spans"] as? [[String: Any]])
         #expect(Set(spans.compactMap { $0["source"] as? String }) == ["proxy", "server-timing"])
         #expect(spans.contains { $0["name"] as? String == "wait for upstream" })

@@ -16,7 +16,7 @@ import TracetapCore
         defer { client.close() }
         let login = #"{"user":"ann","password":"hunter2","nested":{"token":"t0k"}}"#
         for request in [
-            "POST /upload HTTP/1.1\r\nHost: shop\r\nAuthorization: Bearer s3cret\r\nCookie: sid=abc; theme=dark\r\nContent-Type: application/json\r\nContent-Length: \(login.utf8.count)\r\n\r\n\(login)",
+            "POST /upload HTTP/1.1\r\nHost: shop\r\nX-Request-ID: login\"7\\a\r\nAuthorization: Bearer s3cret\r\nCookie: sid=abc; theme=dark\r\nContent-Type: application/json\r\nContent-Length: \(login.utf8.count)\r\n\r\n\(login)",
             "GET /api/items?page=2&q=a%20b HTTP/1.1\r\nHost: shop\r\n\r\n",
             "GET /status/503 HTTP/1.1\r\nHost: shop\r\n\r\n",
             "GET /slow?ms=300 HTTP/1.1\r\nHost: shop\r\n\r\n",
@@ -61,6 +61,15 @@ import TracetapCore
         #expect(revealed.contains("Authorization: Bearer s3cret") && revealed.contains("hunter2"))
         let (missing, _, message) = try Binary.run(["show", "99", "--capture", store])
         #expect(missing == 2 && message.contains("no exchange '99'"))
+
+        // The same exchange by session and number, by its request ID (escaped in the file) and by its trace ID.
+        let reader = CaptureReader(directory: store)
+        let session = try #require(reader.sessions().first)
+        let traceID = try #require(reader.exchanges(in: session).exchanges.first?.traceID)
+        for id in ["\(session):1", #"login"7\a"#, traceID] {
+            let (found, shown, errors) = try Binary.run(["show", id, "--capture", store])
+            #expect(found == 0 && shown.contains("> POST /upload HTTP/1.1") && shown.contains(#"> X-Request-ID: login"7\a"#), "\(id): \(errors)")
+        }
     }
 
     @Test func harExportIsValidHAR12() throws {

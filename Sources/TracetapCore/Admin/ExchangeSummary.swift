@@ -17,6 +17,8 @@ struct ExchangeSummary: Sendable {
     var faults: [String]
     var error: String?
     var duplicate: (copy: Int, of: Int, difference: String?)?
+    /// The start of the response body, set only where a view shows it (a trace's requests side by side).
+    var responsePreview: String?
 
     init(_ r: ExchangeRecord) {
         spanID = r.trace.spanID.description
@@ -60,10 +62,11 @@ struct ExchangeSummary: Sendable {
         out += "\"content_type\":\(JSONText.quote(contentType)),\"faults\":[\(faults.map(JSONText.quote).joined(separator: ","))],"
         out += "\"error\":\(error.map(JSONText.quote) ?? "null"),\"duplicate\":"
         if let duplicate {
-            out += "{\"copy\":\(duplicate.copy),\"of\":\(duplicate.of),\"difference\":\(duplicate.difference.map(JSONText.quote) ?? "null")}}"
+            out += "{\"copy\":\(duplicate.copy),\"of\":\(duplicate.of),\"difference\":\(duplicate.difference.map(JSONText.quote) ?? "null")}"
         } else {
-            out += "null}"
+            out += "null"
         }
-        return out
+        if let responsePreview { out += ",\"response_preview\":" + JSONText.quote(responsePreview) }
+        return out + "}"
     }
 }

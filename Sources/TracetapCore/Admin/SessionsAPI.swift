@@ -36,13 +36,24 @@ struct SessionsAPI: Sendable {
                 }
                 return Reply(status: 200, contentType: "application/json", body: Self.detail(exchange, mask: SecretMask(enabled: query["reveal"] != "1")))
             case (3, "traces"):
-                let exchanges = reader.exchanges(in: session, withBodies: false).exchanges
-                let view = TraceView.assemble(traceID: parts[2], exchanges: exchanges, spans: SpanFile.read(sessionPath: reader.directory + "/" + session))
-                guard !view.spans.isEmpty else { return .error(404, "no trace '\(parts[2])' in \(session)") }
-                let mine = exchanges.filter { $0.traceID == parts[2] }
-                return Reply(status: 200, json: "{\"trace_id\":\(JSONText.quote(parts[2])),\"session\":\(JSONText.quote(session)),\"spans\":["
+                let traceID = parts[2]
+                let mine = reader.exchanges(in: session, traceID: traceID)
+                let view = TraceView.assemble(traceID: traceID, mine: mine, spans: SpanFile.read(sessionPath: reader.directory + "/" + session)) {
+                    reader.exchanges(in: session, withBodies: false).exchanges
+                }
+                guard !view.spans.isEmpty else { return .error(404, "no trace '\(traceID)' in \(session)") }
+                // The first requests of the trace (a duplicate's copies, a race round) with the start of each
+                // response body, so the UI sets them side by side without asking for each one.
+                let previews = Dictionary(reader.exchanges(in: session, traceID: traceID, limit: Self.tracePreviews, withBodies: true)
+                    .map { ($0.spanID, Self.preview($0.response)) }) { first, _ in first }
+                let summaries = mine.map { e in
+                    var summary = ExchangeSummary(e)
+                    summary.responsePreview = previews[e.spanID]
+                    return summary.json(seq: e.sequence)
+                }
+                return Reply(status: 200, json: "{\"trace_id\":\(JSONText.quote(traceID)),\"session\":\(JSONText.quote(session)),\"spans\":["
                     + view.spans.sorted { $0.startNanos < $1.startNanos }.map(SpanFile.line).joined(separator: ",") + "],\"exchanges\":["
-                    + mine.map { ExchangeSummary($0).json(seq: $0.sequence) }.joined(separator: ",") + "]}")
+                    + summaries.joined(separator: ",") + "]}")
             case (2, "har"):
                 let har = Export.render(reader.exchanges(in: session).exchanges, as: .har, mask: SecretMask())
                 return Reply(status: 200, contentType: "application/json", body: har,
@@ -63,6 +74,16 @@ struct SessionsAPI: Sendable {
         }
         return Reply(status: 200, json: "{\"directory\":\(JSONText.quote(reader.directory)),\"current\":\(current.map(JSONText.quote) ?? "null"),"
             + "\"sessions\":[\(sessions.joined(separator: ","))]}")
+    }
+
+    /// How many of a trace's exchanges come with `response_preview`, and how long it is.
+    static let tracePreviews = 20
+    static let previewBytes = 200
+
+    /// The start of a response body as the application sees it (gzip undone), secrets masked.
+    private static func preview(_ response: CapturedExchange.Message?) -> String {
+        guard let response else { return "" }
+        return String(decoding: SecretMask().body(response.gunzipped ?? response.body).prefix(previewBytes), as: UTF8.self)
     }
 
     /// One exchange whole, as the UI's detail shows it: the JSON Lines export's object with bodies decoded

@@ -1,3 +1,4 @@
+import CTracetapSys
 import Foundation
 
 /// One exchange read back from a capture file (see `CaptureFormat` for the line it comes from).
@@ -132,25 +133,54 @@ public struct CaptureReader: Sendable {
         return (result.sorted { $0.sequence < $1.sequence }, skipped)
     }
 
-    /// One exchange by its span ID, bodies read from just where they lie: the files are scanned for the ID
-    /// as bytes, and only the line that has it is parsed.
+    /// One exchange by its span ID, bodies read from just where they lie (see `exchanges(in:lineContaining:limit:withBodies:)`).
     public func exchange(in session: String, spanID: String) -> CapturedExchange? {
+        exchanges(in: session, lineContaining: "\"span_id\":\"\(spanID)\"", limit: 1, withBodies: true).first
+    }
+
+    /// The exchanges of one trace, oldest first, without reading the rest of the session.
+    public func exchanges(in session: String, traceID: String, limit: Int = .max, withBodies: Bool = false) -> [CapturedExchange] {
+        exchanges(in: session, lineContaining: "\"trace_id\":\"\(traceID)\"", limit: limit, withBodies: withBodies).filter { $0.traceID == traceID }
+    }
+
+    /// The first `limit` exchanges whose line holds `needle`, oldest first: the files are searched for it as
+    /// bytes, only the lines that have it are parsed, and their bodies are read from just where they lie.
+    private func exchanges(in session: String, lineContaining needle: String, limit: Int, withBodies: Bool) -> [CapturedExchange] {
         let folder = directory + "/" + session
-        let needle = Data("\"span_id\":\"\(spanID)\"".utf8)
-        for file in exchangeFiles(in: session).reversed() {
-            guard let data = FileManager.default.contents(atPath: folder + "/" + file), let hit = data.range(of: needle) else { continue }
-            let start = data[..<hit.lowerBound].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? data.startIndex
-            let end = data[hit.upperBound...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
-            guard let handle = FileHandle(forReadingAtPath: folder + "/" + Self.bodiesFile(of: file)) else {
-                return CapturedExchange(line: data[start..<end], session: session) { _, _ in [] }
-            }
-            defer { try? handle.close() }
-            return CapturedExchange(line: data[start..<end], session: session) { offset, length in
-                guard (try? handle.seek(toOffset: UInt64(offset))) != nil, let bytes = try? handle.read(upToCount: length) else { return [] }
-                return [UInt8](bytes)
+        let needle = Data(needle.utf8)
+        var found: [CapturedExchange] = []
+        for file in exchangeFiles(in: session) where found.count < limit {
+            guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { continue }
+            let bodies = withBodies ? FileHandle(forReadingAtPath: folder + "/" + Self.bodiesFile(of: file)) : nil
+            defer { try? bodies?.close() }
+            var from = data.startIndex
+            while found.count < limit, let hit = Self.search(data, for: needle, from: from) {
+                let start = data[..<hit.lowerBound].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? data.startIndex
+                let end = data[hit.upperBound...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+                from = end
+                let exchange = CapturedExchange(line: data[start..<end], session: session) { offset, length in
+                    guard let bodies, (try? bodies.seek(toOffset: UInt64(offset))) != nil, let bytes = try? bodies.read(upToCount: length) else { return [] }
+                    return [UInt8](bytes)
+                }
+                if let exchange { found.append(exchange) }
             }
         }
-        return nil
+        return found
+    }
+
+    /// memmem over the file's bytes: Data's own `range(of:)` compares byte by byte, several times slower
+    /// on a session of hundreds of megabytes.
+    private static func search(_ data: Data, for needle: Data, from: Data.Index) -> Range<Data.Index>? {
+        data.withUnsafeBytes { haystack in
+            needle.withUnsafeBytes { wanted -> Range<Data.Index>? in
+                let start = from - data.startIndex
+                guard let base = haystack.baseAddress, let hit = tt_memmem(base + start, haystack.count - start, wanted.baseAddress, wanted.count) else {
+                    return nil
+                }
+                let offset = data.startIndex + (UnsafeRawPointer(hit) - UnsafeRawPointer(base))
+                return offset..<offset + needle.count
+            }
+        }
     }
 
     private func exchangeFiles(in session: String) -> [String] {
@@ -174,18 +204,26 @@ public struct CaptureReader: Sendable {
         return (object["rules_seed"] as? NSNumber)?.uint64Value
     }
 
-    /// An exchange by `SESSION:SEQ`, `SEQ` (newest session), trace ID or request ID (newest first).
+    /// An exchange by `SESSION:SEQ`, `SEQ` (newest session), trace ID or request ID (newest first). The ID
+    /// is searched for as it is written in the files; only the lines that have it are parsed.
     public func find(_ id: String) -> CapturedExchange? {
         let all = sessions()
+        func numbered(_ sequence: Int, in session: String) -> CapturedExchange? {
+            exchanges(in: session, lineContaining: "{\"seq\":\(sequence),", limit: 1, withBodies: true).first { $0.sequence == sequence }
+        }
         if let colon = id.lastIndex(of: ":"), let sequence = Int(id[id.index(after: colon)...]) {
-            let session = String(id[..<colon])
-            return exchanges(in: session).exchanges.first { $0.sequence == sequence }
+            return numbered(sequence, in: String(id[..<colon]))
         }
         if let sequence = Int(id), let newest = all.last {
-            return exchanges(in: newest).exchanges.first { $0.sequence == sequence }
+            return numbered(sequence, in: newest)
         }
         for session in all.reversed() {
-            if let match = exchanges(in: session).exchanges.last(where: { $0.traceID == id || $0.requestID == id }) { return match }
+            let named = ["trace_id", "request_id"].flatMap { key in
+                exchanges(in: session, lineContaining: "\"\(key)\":" + JSONText.quote(id), limit: .max, withBodies: false)
+            }
+            if let newest = named.filter({ $0.traceID == id || $0.requestID == id }).max(by: { $0.sequence < $1.sequence }) {
+                return exchange(in: session, spanID: newest.spanID)
+            }
         }
         return nil
     }

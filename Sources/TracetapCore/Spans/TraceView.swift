@@ -16,8 +16,14 @@ public struct TraceView: Sendable {
     /// `exchanges` and `spans`: everything of the session (SQL statements without a trace are attributed
     /// by time, which needs the other exchanges in flight too).
     public static func assemble(traceID: String, exchanges: [CapturedExchange], spans received: [Span]) -> TraceView {
+        assemble(traceID: traceID, mine: exchanges.filter { $0.traceID == traceID }, spans: received) { exchanges }
+    }
+
+    /// `mine`: the trace's exchanges. `everyExchange`: the session's, asked for only when a statement without
+    /// a trace ran while one of `mine` waited for the upstream (the others in flight then tell whether its
+    /// attribution is probable or ambiguous), so a session without such statements is never read whole.
+    public static func assemble(traceID: String, mine: [CapturedExchange], spans received: [Span], everyExchange: () -> [CapturedExchange]) -> TraceView {
         var spans: [Span] = []
-        let mine = exchanges.filter { $0.traceID == traceID }
         let backendSent = received.contains { $0.source == .otlp && $0.traceID == traceID }
         for e in mine {
             spans += proxySpans(e)
@@ -27,7 +33,12 @@ public struct TraceView: Sendable {
         let statements = received.filter { $0.source == .sql }
         spans += sameTransaction(as: traceID, statements: statements)
         let owned = transactionTraces(statements)
-        spans += probableStatements(of: mine, among: exchanges, statements: statements.filter { $0.traceID.isEmpty && owned[$0.transaction ?? ""] == nil })
+        let windows = mine.compactMap(upstreamWindow)
+        let candidates = statements.filter { statement in
+            statement.traceID.isEmpty && owned[statement.transaction ?? ""] == nil
+                && windows.contains { $0.contains(statement.startNanos) && $0.contains(statement.endNanos) }
+        }
+        if !candidates.isEmpty { spans += probableStatements(of: mine, among: everyExchange(), statements: candidates) }
         return TraceView(traceID: traceID, spans: spans)
     }
 

@@ -61,12 +61,18 @@ final class BlockingSocket: @unchecked Sendable {
         }
     }
 
+    /// Why the last read got nothing, for failure messages: a close and a timeout mean different bugs.
+    private(set) var ended = ""
+
     /// Reads more bytes into the buffer; false on EOF, error or timeout.
     @discardableResult
     func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return false }
+        guard n > 0 else {
+            ended = n == 0 ? "closed by the peer" : errno == EAGAIN || errno == EWOULDBLOCK ? "read timed out" : "error \(errno)"
+            return false
+        }
         buffer.append(contentsOf: chunk[0..<n])
         return true
     }
@@ -84,13 +90,13 @@ final class BlockingSocket: @unchecked Sendable {
         let d = Array(delimiter.utf8)
         while true {
             if let range = firstRange(of: d) { return String(decoding: take(range.upperBound), as: UTF8.self) }
-            guard fill() else { throw TestFailure("connection ended before \(delimiter.debugDescription); got \(String(decoding: buffer, as: UTF8.self).debugDescription)") }
+            guard fill() else { throw TestFailure("connection ended (\(ended)) before \(delimiter.debugDescription); got \(String(decoding: buffer, as: UTF8.self).debugDescription)") }
         }
     }
 
     func read(exactly n: Int) throws -> [UInt8] {
         while buffer.count < n {
-            guard fill() else { throw TestFailure("connection ended after \(buffer.count) of \(n) bytes") }
+            guard fill() else { throw TestFailure("connection ended (\(ended)) after \(buffer.count) of \(n) bytes") }
         }
         return take(n)
     }

@@ -508,14 +508,10 @@ async function showTrace(session, traceID) {
   const exchanges = trace.exchanges.slice(0, 20);
   let copies = null;
   if (exchanges.length > 1) {
-    // Each copy's response body, to set them side by side.
-    const details = await Promise.all(exchanges.map((x) =>
-      api('/api/sessions/' + encodeURIComponent(session) + '/exchanges/' + x.span_id).catch(() => null)));
-    const bodyText = (d) => (d && d.response ? new TextDecoder().decode(base64Bytes(d.response.body_base64)).slice(0, 160) : '-');
     copies = [el('h3', {}, exchanges.length + ' requests in this trace, side by side: ' + exchanges[0].method + ' ' + exchanges[0].target),
       sideBySide(exchanges.map((x, i) => ({
         label: x.duplicate ? 'copy ' + x.duplicate.copy + '/' + x.duplicate.of : 'request ' + (i + 1),
-        status: x.status, body: bodyText(details[i]), size: bytes(x.response_bytes), faults: x.faults.join(' ') || '-', duration: millis(x.duration_us),
+        status: x.status, body: (x.response_preview || '-').slice(0, 160), size: bytes(x.response_bytes), faults: x.faults.join(' ') || '-', duration: millis(x.duration_us),
       })), ['status', 'body', 'size', 'faults', 'duration'], ['duration']),
       exchanges[0].duplicate && exchanges[0].duplicate.difference ? el('p', { class: 'dup' }, 'Difference: ' + exchanges[0].duplicate.difference) : null];
   }
