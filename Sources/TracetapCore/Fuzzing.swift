@@ -99,7 +99,7 @@ public enum Fuzzing {
                     _ = tracker.sql(of: message)
                     tracker.frontend(message, at: time)
                 } else {
-                    for statement in tracker.backend(message, at: time) { _ = StatementSpan.span(statement, connection: 1, showValues: false) }
+                    for statement in tracker.backend(message, at: time) { _ = StatementSpan.span(statement, spanID: 1, connection: 1, showValues: false) }
                 }
             }
             if !ok { return }

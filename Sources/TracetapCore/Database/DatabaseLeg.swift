@@ -219,7 +219,8 @@ final class DatabaseLink {
         var statement = StatementTracker.Statement(sql: sql, startNanos: head.arrivedAt, endNanos: max(head.arrivedAt, Sockets.wallClockNanos()), faults: head.faults)
         statement.sqlstate = error.sqlstate
         statement.error = error.message
-        loop.shared.spans.add([StatementSpan.span(statement, connection: id, showValues: loop.config.databaseShowValues)])
+        guard loop.shared.spans.isKept else { return }
+        loop.shared.spans.add([StatementSpan.span(statement, spanID: loop.random.next(), connection: id, showValues: loop.config.databaseShowValues)])
     }
 
     private func pumpServer() {
@@ -233,8 +234,8 @@ final class DatabaseLink {
         server.inbound.consume(server.inbound.readableCount)
         var completed: [StatementTracker.Statement] = []
         for message in messages { completed += tracker.backend(message, at: now) }
-        if !completed.isEmpty {
-            loop.shared.spans.add(completed.map { StatementSpan.span($0, connection: id, showValues: loop.config.databaseShowValues) })
+        if !completed.isEmpty && loop.shared.spans.isKept {
+            loop.shared.spans.add(completed.map { StatementSpan.span($0, spanID: loop.random.next(), connection: id, showValues: loop.config.databaseShowValues) })
         }
         server.peerBackpressure = client.outbound.readableCount > Connection.highWater
     }
@@ -279,12 +280,12 @@ final class DatabaseSide: Connection {
 
 /// A completed statement as a span.
 enum StatementSpan {
-    static func span(_ statement: StatementTracker.Statement, connection: UInt64, showValues: Bool) -> Span {
+    /// `spanID`: from the loop's generator (a system random number per statement costs a syscall).
+    static func span(_ statement: StatementTracker.Statement, spanID: UInt64, connection: UInt64, showValues: Bool) -> Span {
         let (pairs, sql) = SQLText.comment(statement.sql)
         let context = pairs["traceparent"].flatMap { TraceParent.parse(Array($0.utf8)) }
         let text = SQLText.oneLine(showValues ? sql : SQLText.masked(sql))
-        var random = SystemRandomNumberGenerator()
-        var span = Span(traceID: context?.traceID.description ?? "", spanID: SpanID(random.next()).description,
+        var span = Span(traceID: context?.traceID.description ?? "", spanID: SpanID(spanID == 0 ? 1 : spanID).description,
                         parentSpanID: context?.parentID.description ?? "", name: String(text.prefix(80)), kind: 3,
                         startNanos: statement.startNanos, endNanos: max(statement.endNanos, statement.startNanos), service: "postgresql", source: .sql)
         span.attributes = [Span.Attribute("db.system", .string("postgresql")), Span.Attribute("db.statement", .string(text)),

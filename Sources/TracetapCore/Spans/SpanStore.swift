@@ -18,6 +18,9 @@ final class SpanStore: Sendable {
         self.exporter = exporter
     }
 
+    /// False when spans would go nowhere (no capture, no export): the database leg then builds none.
+    var isKept: Bool { sessionPath != nil || exporter != nil }
+
     deinit { file.withLock { if $0 >= 0 { close($0) } } }
 
     func add(_ spans: [Span]) {
