@@ -254,7 +254,7 @@ func ruleFolder(_ json: String) throws -> String {
         let upstream = try FakeUpstream(handler: Self.ok)
         defer { upstream.stop() }
         let proxy = try ProxyProcess(upstreamPort: upstream.port, ["--rules", folder, "--seed", "4242", "--capture", store])
-        #expect(proxy.child.stderr.contains("seed 4242"))
+        #expect(proxy.child.waitForOutput("seed 4242"), "\(proxy.child.stderr)")  // the line after the one ProxyProcess waits for
         let client = try proxy.connect()
         client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(try client.readResponse().status > 0)

@@ -32,13 +32,22 @@ final class TestPostgres: Sendable {
         let (initStatus, _, initErrors) = try ChildProcess.run(Self.command(bin + "/initdb", ["-D", directory + "/data", "-U", "tracetap", "--auth=trust", "-E", "UTF8", "--no-sync"]),
                                                                seconds: 120)
         guard initStatus == 0 else { throw TestFailure("initdb failed: \(initErrors)") }
-        port = unusedPort()
-        server = try ChildProcess(Self.command(bin + "/postgres", ["-D", directory + "/data", "-p", String(port), "-k", directory,
-                                                                   "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"]))
-        guard server.waitForOutput("ready to accept connections", seconds: 60) else {
+        // A free port can be taken by a parallel test between finding it and postgres binding it: try another.
+        for attempt in 1...3 {
+            let port = unusedPort()
+            let server = try ChildProcess(Self.command(bin + "/postgres", ["-D", directory + "/data", "-p", String(port), "-k", directory,
+                                                                           "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"]))
+            if server.waitForOutput("ready to accept connections", seconds: 60) {
+                self.port = port
+                self.server = server
+                return
+            }
             server.stop()
-            throw TestFailure("postgres did not start: \(server.stderr)")
+            guard attempt < 3, server.stderr.contains("could not bind") || server.stderr.contains("Address already in use") else {
+                throw TestFailure("postgres did not start: \(server.stderr.suffix(1500))")
+            }
         }
+        throw TestFailure("postgres did not start")
     }
 
     func stop() {
