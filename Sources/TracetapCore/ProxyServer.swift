@@ -113,6 +113,7 @@ public final class ProxyServer: Sendable {
         for leg in shared.databaseLegs { leg.close() }
         shared.exporter?.stop()
         shared.capture?.finish()
+        shared.spans.finish()
         close(shared.listenFD)
         if let adminFD = shared.adminFD { close(adminFD) }
         for fd in shared.wakeFDs { close(fd) }

@@ -52,8 +52,9 @@ import Testing
         #expect(after.1.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "\(after)")
 
         // The statements are recorded with the faults applied to them.
-        let spans = SpanFile.read(sessionPath: try #require(proxy.server.captureSessionPath))
-        let faulted = spans.filter { $0.attribute("tracetap.faults") != nil }
+        let session = try #require(proxy.server.captureSessionPath)
+        #expect(waitUntil { SpanFile.read(sessionPath: session).filter { $0.attribute("tracetap.faults") != nil }.count >= 3 })
+        let faulted = SpanFile.read(sessionPath: session).filter { $0.attribute("tracetap.faults") != nil }
         #expect(faulted.contains { $0.attribute("tracetap.faults") == .string("slow-read:delay") && $0.durationNanos >= 290_000_000 }, "\(faulted.map(\.name))")
         #expect(faulted.contains { $0.attribute("tracetap.faults") == .string("conflict:sql_error") && $0.attribute("db.sqlstate") == .string("40001") })
         #expect(faulted.contains { $0.attribute("tracetap.faults") == .string("hang:timeout") && $0.attribute("db.sqlstate") == .string("57014") })

@@ -12,8 +12,27 @@ import Testing
         #expect(read == text, "\(quoted)")
     }
 
-    @Test func escapesAreTheShortForms() {
-        #expect(JSONText.quote("a\"b\\c\nd\u{1}e/ü") == #""a\"b\\c\nd\u0001e/ü""#)
-        #expect(JSONText.quote("\u{1f}") == #""\u001f""#)
+    @Test func textWithNothingToEscapeIsCopiedAndTheRestEscaped() {
+        #expect(JSONText.quote("plain ünïcödé /") == "\"plain ünïcödé /\"")
+        #expect(JSONText.quote("a\"b\\c\nd\u{1}e") == #""a\"b\\c\u000ad\u0001e""#)
+    }
+}
+
+/// `spans.jsonl` lines, written byte by byte, read back as the same spans.
+@Suite struct SpanLineTests {
+    @Test func aSpanLineReadsBackAsTheSameSpan() throws {
+        var span = Span(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7", parentSpanID: "b7ad6b7169203331",
+                        name: "SELECT \"note\" FROM orders WHERE a = '\\n'\nAND b = ?", kind: 3, startNanos: UInt64.max - 1, endNanos: UInt64.max,
+                        statusCode: 2, statusMessage: "40001 could not serialize\taccess", service: "postgresql", source: .sql)
+        span.attributes = [Span.Attribute("db.rows", .int(-42)), Span.Attribute("ok", .bool(true)), Span.Attribute("ratio", .double(0.25)),
+                           Span.Attribute("weird", .double(.infinity)), Span.Attribute("text", .string("ünï \"q\" \u{1}")),
+                           Span.Attribute("list", .structured("[1,2]"))]
+        let line = SpanFile.line(span)
+        #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any], "\(line)")
+        let read = try #require(SpanFile.span(from: Array(line.utf8)))
+        #expect(read.name == span.name && read.statusMessage == span.statusMessage && read.startNanos == span.startNanos && read.endNanos == span.endNanos)
+        #expect(read.traceID == span.traceID && read.spanID == span.spanID && read.parentSpanID == span.parentSpanID && read.source == .sql)
+        #expect(Array(read.attributes.prefix(3)) == Array(span.attributes.prefix(3)), "\(read.attributes)")
+        #expect(read.attributes.dropFirst(4).first == span.attributes[4])
     }
 }

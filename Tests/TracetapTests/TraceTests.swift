@@ -5,15 +5,6 @@ import Testing
 /// One request through the proxy yields one trace: the proxy's phases and the backend's own spans, sent by
 /// the real OpenTelemetry SDK to the proxy's admin port, joined by the traceparent the proxy sent.
 @Suite struct TraceTests {
-    /// Polls (bounded) until `condition` holds.
-    static func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-        for _ in 0..<Int(seconds * 50) {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
-    }
-
     @Test func theBackendsSpansJoinTheProxysTrace() throws {
         let store = temporaryStore()
         let proxy = try TestProxy(upstreamPort: 1) { $0.captureDirectory = store }
@@ -31,7 +22,7 @@ import Testing
         #expect(response.status == 200)
         let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
         let session = try #require(traced.server.captureSessionPath)
-        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count == 3 })
+        #expect(waitUntil(seconds: 10) { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count == 3 })
         traced.stop()
 
         let spans = SpanFile.read(sessionPath: session)
@@ -115,13 +106,13 @@ import Testing
         #expect(response.status == 200, "\(response.text)")
         let traceID = String(try #require(response.header("traceresponse")).split(separator: "-")[1])
         let session = try #require(proxy.server.captureSessionPath)
-        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count >= 4 })
+        #expect(waitUntil(seconds: 10) { SpanFile.read(sessionPath: session).filter { $0.traceID == traceID }.count >= 4 })
         // Two buyers at once: two transactions, interleaved.
         let buyers = [try proxy.connect(), try proxy.connect()]
         for buyer in buyers { buyer.send("POST /db/buy HTTP/1.1\r\nHost: shop\r\nContent-Length: 0\r\n\r\n") }
         let bought = try buyers.map { try $0.readResponse() }
         for buyer in buyers { buyer.close() }
-        #expect(Self.eventually { SpanFile.read(sessionPath: session).filter { $0.source == .sql }.count >= 10 })
+        #expect(waitUntil(seconds: 10) { SpanFile.read(sessionPath: session).filter { $0.source == .sql }.count >= 10 })
 
         // The same trace in the web UI: one waterfall from the proxy to the database, nested as the CLI shows it.
         let browser = try Browser()
@@ -198,7 +189,7 @@ import Testing
         #expect(try admin.readResponse().status == 200)
         admin.close()
         proxy.stop()  // sends what is queued
-        #expect(Self.eventually { collector.child.stdout.components(separatedBy: "\n").count >= 10 })
+        #expect(waitUntil(seconds: 10) { collector.child.stdout.components(separatedBy: "\n").count >= 10 })
         let received = collector.child.stdout.split(separator: "\n").dropFirst().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(!received.contains { $0["error"] != nil }, "\(received)")
         let proxySpans = received.filter { $0["trace"] as? String == traceID }
@@ -214,6 +205,7 @@ import Testing
         let session = temporaryStore() + "/2026-11-23T00-00-00.000Z"
         let store = SpanStore(sessionPath: session)
         store.add([Span(traceID: String(repeating: "a", count: 32), spanID: String(repeating: "b", count: 16), name: "early", startNanos: 1, endNanos: 2, source: .otlp)])
+        store.finish()
         #expect(SpanFile.read(sessionPath: session).map(\.name) == ["early"])
     }
 
@@ -262,6 +254,6 @@ import Testing
         let partial = try post("application/json", Array(#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"00","spanId":"1"}]}]}]}"#.utf8))
         #expect(partial.status == 200 && partial.text.contains(#""rejectedSpans":"1""#))
         // Fixture spans three times (protobuf, JSON, gzip); the rejected one is not stored.
-        #expect(Self.eventually { SpanFile.read(sessionPath: proxy.server.captureSessionPath!).count == 9 })
+        #expect(waitUntil(seconds: 10) { SpanFile.read(sessionPath: proxy.server.captureSessionPath!).count == 9 })
     }
 }

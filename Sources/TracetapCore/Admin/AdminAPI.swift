@@ -147,27 +147,18 @@ struct AdminQuery: Sendable {
 }
 
 enum JSONText {
-    /// A JSON string literal (RFC 8259 §7), built from the UTF-8 bytes: text without anything to escape
-    /// (nearly all of it) is copied whole, which matters for the spans the database leg writes per statement.
+    /// A JSON string literal (RFC 8259 §7): text with nothing to escape (nearly all of it) is copied whole,
+    /// the rest goes through the capture writer's escaper.
     static func quote(_ text: String) -> String {
-        let needsEscape = text.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
-        guard needsEscape else { return "\"" + text + "\"" }
-        var out: [UInt8] = [0x22]
-        out.reserveCapacity(text.utf8.count + 16)
-        for byte in text.utf8 {
-            switch byte {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
-            case 0x09: out += [0x5C, UInt8(ascii: "t")]
-            case ..<0x20: out += Array("\\u00".utf8) + [hexDigit(byte >> 4), hexDigit(byte & 0xF)]
-            default: out.append(byte)  // UTF-8 of a valid String passes through as it is
-            }
-        }
-        out.append(0x22)
-        return String(decoding: out, as: UTF8.self)
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) else { return "\"" + text + "\"" }
+        var out = LineBuffer(capacity: text.utf8.count + 16)
+        append(text, into: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x57 + value }
+    /// `text` as a JSON string literal, appended.
+    static func append(_ text: String, into out: inout LineBuffer) {
+        var text = text
+        text.withUTF8 { JSONBytes.string($0, utf8: true, into: &out) }
+    }
 }

@@ -184,7 +184,11 @@ enum JSONBytes {
 
     static func int(_ value: Int64, into out: inout LineBuffer) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
+        unsigned(value.magnitude, into: &out)
+    }
+
+    static func unsigned(_ value: UInt64, into out: inout LineBuffer) {
+        var magnitude = value
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0

@@ -26,16 +26,36 @@ public enum OTLPEncoder {
     }
 
     static func attributes(_ attributes: [Span.Attribute]) -> String {
-        "[" + attributes.map { #"{"key":\#(JSONText.quote($0.key)),"value":\#(value($0.value))}"# }.joined(separator: ",") + "]"
+        var out = LineBuffer(capacity: 256)
+        append(attributes, into: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
-    /// An `AnyValue`; arrays and maps travel as their JSON text in a string.
-    static func value(_ value: Span.Value) -> String {
-        switch value {
-        case .string(let text), .structured(let text): #"{"stringValue":\#(JSONText.quote(text))}"#
-        case .bool(let flag): #"{"boolValue":\#(flag)}"#
-        case .int(let number): #"{"intValue":"\#(number)"}"#
-        case .double(let number): number.isFinite ? #"{"doubleValue":\#(number)}"# : #"{"doubleValue":"\#(number)"}"#
+    /// `attributes` as a JSON array of `KeyValue`s; arrays and maps travel as their JSON text in a string.
+    static func append(_ attributes: [Span.Attribute], into out: inout LineBuffer) {
+        out.append(UInt8(ascii: "["))
+        for (index, attribute) in attributes.enumerated() {
+            out.append(index == 0 ? #"{"key":"# : #",{"key":"#)
+            JSONText.append(attribute.key, into: &out)
+            switch attribute.value {
+            case .string(let text), .structured(let text):
+                out.append(#","value":{"stringValue":"#)
+                JSONText.append(text, into: &out)
+                out.append("}}")
+            case .bool(let flag):
+                out.append(flag ? #","value":{"boolValue":true}}"# : #","value":{"boolValue":false}}"#)
+            case .int(let number):
+                out.append(#","value":{"intValue":""#)
+                JSONBytes.int(number, into: &out)
+                out.append("\"}}")
+            case .double(let number):
+                // JSON has no NaN or infinity; OTLP's mapping writes them as strings.
+                let text = Array("\(number)".utf8)
+                out.append(#","value":{"doubleValue":"#)
+                if number.isFinite { out.append(text) } else { out.append(UInt8(ascii: "\"")); out.append(text); out.append(UInt8(ascii: "\"")) }
+                out.append("}}")
+            }
         }
+        out.append(UInt8(ascii: "]"))
     }
 }
