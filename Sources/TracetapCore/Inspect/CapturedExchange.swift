@@ -63,45 +63,50 @@ public struct CapturedExchange: Sendable {
 
     /// `body`: reads `length` bytes at `offset` of the session's bodies file (empty when it cannot).
     init?(line: Data, session: String, body: (_ offset: Int, _ length: Int) -> [UInt8]) {
-        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let sequence = object["seq"] as? Int else {
-            return nil
-        }
+        // Our own parser into a plain enum: Foundation's JSONSerialization and the casts out of its
+        // dictionaries took most of `tracetap ls` on a large session.
+        guard let object = try? JSONValue(LineJSON.parse([UInt8](line))), let sequence = object["seq"]?.int else { return nil }
         self.session = session
         self.sequence = sequence
-        started = object["started"] as? String ?? ""
-        startedUnix = object["started_unix"] as? Double ?? 0
-        traceID = object["trace_id"] as? String ?? ""
-        spanID = object["span_id"] as? String ?? ""
-        requestID = object["request_id"] as? String ?? ""
-        client = object["client"] as? String ?? ""
-        connection = (object["connection"] as? NSNumber)?.uint64Value ?? 0
-        upstream = object["upstream"] as? String ?? ""
-        upstreamReused = object["upstream_reused"] as? Bool ?? false
-        let request = object["request"] as? [String: Any]
-        method = request?["method"] as? String ?? "-"
-        target = request?["target"] as? String ?? "-"
-        self.request = request.map { Self.message($0, body: body) }
-        let response = object["response"] as? [String: Any]
-        responseStatus = response?["status"] as? Int ?? 0
-        responseReason = response?["reason"] as? String ?? ""
-        self.response = response.map { Self.message($0, body: body) }
-        status = object["status"] as? Int ?? 0
-        error = object["error"] as? String
-        errorMessage = object["error_message"] as? String
-        timings = object["timings_us"] as? [String: Int] ?? [:]
-        faults = object["faults"] as? [String] ?? []
-        if let mark = object["duplicate"] as? [String: Any], let copy = mark["copy"] as? Int, let of = mark["of"] as? Int {
-            duplicate = (copy, of, mark["difference"] as? String)
+        started = object["started"]?.text ?? ""
+        startedUnix = object["started_unix"]?.double ?? 0
+        traceID = object["trace_id"]?.text ?? ""
+        spanID = object["span_id"]?.text ?? ""
+        requestID = object["request_id"]?.text ?? ""
+        client = object["client"]?.text ?? ""
+        connection = object["connection"]?.unsigned ?? 0
+        upstream = object["upstream"]?.text ?? ""
+        upstreamReused = object["upstream_reused"]?.flag ?? false
+        let request = object["request"]
+        method = request?["method"]?.text ?? "-"
+        target = request?["target"]?.text ?? "-"
+        self.request = request.flatMap { Self.message($0, body: body) }
+        let response = object["response"]
+        responseStatus = response?["status"]?.int ?? 0
+        responseReason = response?["reason"]?.text ?? ""
+        self.response = response.flatMap { Self.message($0, body: body) }
+        status = object["status"]?.int ?? 0
+        error = object["error"]?.text
+        errorMessage = object["error_message"]?.text
+        if case .object(let members) = object["timings_us"] { timings = members.compactMapValues(\.int) } else { timings = [:] }
+        faults = object["faults"]?.items.compactMap(\.text) ?? []
+        if let mark = object["duplicate"], let copy = mark["copy"]?.int, let of = mark["of"]?.int {
+            duplicate = (copy, of, mark["difference"]?.text)
         }
     }
 
-    private static func message(_ object: [String: Any], body read: (Int, Int) -> [UInt8]) -> Message {
-        let pairs = (object["headers"] as? [[String]] ?? []).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
-        let offset = object["body_offset"] as? Int ?? 0
-        let length = object["body_length"] as? Int ?? 0
+    /// nil for JSON null (no request or response recorded).
+    private static func message(_ object: JSONValue, body read: (Int, Int) -> [UInt8]) -> Message? {
+        guard case .object = object else { return nil }
+        let pairs = object["headers"]?.items.compactMap { pair -> (name: String, value: String)? in
+            let parts = pair.items.compactMap(\.text)
+            return parts.count == 2 ? (name: parts[0], value: parts[1]) : nil
+        } ?? []
+        let offset = object["body_offset"]?.int ?? 0
+        let length = object["body_length"]?.int ?? 0
         let body = offset >= 0 && length > 0 ? read(offset, length) : []
-        return Message(version: object["version"] as? String ?? "HTTP/1.1", headers: pairs, body: body,
-                       bodySize: object["body_size"] as? Int ?? body.count, bodyTruncated: object["body_truncated"] as? Bool ?? false)
+        return Message(version: object["version"]?.text ?? "HTTP/1.1", headers: pairs, body: body,
+                       bodySize: object["body_size"]?.int ?? body.count, bodyTruncated: object["body_truncated"]?.flag ?? false)
     }
 }
 

@@ -253,6 +253,18 @@ extension JSONValue {
         }
     }
 
+    var int: Int? { integer.flatMap { Int(exactly: $0) } }
+
+    var double: Double? {
+        if case .number(let number) = self { return number }
+        return nil
+    }
+
+    var flag: Bool? {
+        if case .bool(let flag) = self { return flag }
+        return nil
+    }
+
     var unsigned: UInt64? {
         switch self {
         case .string(let text): UInt64(text)
