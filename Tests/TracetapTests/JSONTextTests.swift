@@ -36,3 +36,21 @@ import Testing
         #expect(read.attributes.dropFirst(4).first == span.attributes[4])
     }
 }
+
+/// Our JSON reader (rule files, OTLP/JSON, capture lines, body diffs).
+@Suite struct LineJSONTests {
+    @Test func stringsNumbersAndEscapesReadAsJSONSerializationReadsThem() throws {
+        let text = #"{"plain":"abc","escaped":"a\"b\\c\nd\u00e9\ud83d\ude00","n":[0,-7,123456789012345,1234567890123456789,1.5,-2e3],"t":true,"z":null}"#
+        let ours = JSONValue(try LineJSON.parse(Array(text.utf8)))
+        let theirs = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(ours["plain"]?.text == "abc")
+        #expect(ours["escaped"]?.text == theirs["escaped"] as? String && ours["escaped"]?.text == "a\"b\\c\nd\u{e9}😀")
+        #expect(ours["n"]?.items.map { if case .number(let n) = $0 { n } else { .nan } } == [0, -7, 123456789012345, 1234567890123456789, 1.5, -2000])
+        #expect(ours["t"] == .bool(true) && ours["z"] == .null)
+    }
+
+    @Test(arguments: [#"{"a":"line"#, "{\"a\":\"x\ny\"}", #"{"a":"\ud83d\u0041"}"#, #"{"a":-}"#, #"{"a":1-2}"#, #"{"a":1} x"#])
+    func malformedTextIsRefused(text: String) {
+        #expect(throws: LineJSON.SyntaxError.self) { try LineJSON.parse(Array(text.utf8)) }
+    }
+}

@@ -107,7 +107,22 @@ indirect enum LineJSON {
 
         mutating func number() throws(SyntaxError) -> Double {
             let start = at
-            while at < bytes.count, "+-0123456789.eE".utf8.contains(bytes[at]) { at += 1 }
+            var integral = true
+            scan: while at < bytes.count {
+                switch bytes[at] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"): at += 1
+                case UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): integral = false; at += 1
+                default: break scan
+                }
+            }
+            // Whole numbers of up to 15 digits (sequence numbers, offsets, sizes: nearly every number in a
+            // capture line) are summed up directly, exactly; the rest go through Double's own parser.
+            let negative = at > start && bytes[start] == UInt8(ascii: "-")
+            let digits = bytes[(negative ? start + 1 : start)..<at]
+            if integral, (1...15).contains(digits.count), !digits.contains(UInt8(ascii: "-")) {
+                let magnitude = digits.reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+                return Double(negative ? -magnitude : magnitude)
+            }
             guard at > start, let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
                 throw fail(at < bytes.count ? "unexpected character '\(Character(Unicode.Scalar(bytes[at])))'" : "unexpected end of file")
             }
@@ -116,7 +131,15 @@ indirect enum LineJSON {
 
         mutating func string() throws(SyntaxError) -> String {
             at += 1
-            var out: [UInt8] = []
+            // Most strings have no escapes: made straight from the bytes between the quotes.
+            var end = at
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] != 0x0A { end += 1 }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                defer { at = end + 1 }
+                return String(decoding: bytes[at..<end], as: UTF8.self)
+            }
+            var out = Array(bytes[at..<end])
+            at = end
             while at < bytes.count {
                 let byte = bytes[at]
                 at += 1
@@ -133,9 +156,16 @@ indirect enum LineJSON {
                     case UInt8(ascii: "b"): out.append(0x08)
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
-                        guard at + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
-                              let scalar = Unicode.Scalar(code) else { throw fail("bad \\u escape") }
-                        at += 4
+                        var code = try hex4()
+                        // Outside the Basic Multilingual Plane, JSON writes a UTF-16 surrogate pair
+                        // (Python's json.dumps does for every emoji).
+                        if (0xD800...0xDBFF).contains(code), at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") {
+                            at += 2
+                            let low = try hex4()
+                            guard (0xDC00...0xDFFF).contains(low) else { throw fail("bad \\u surrogate pair") }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(code) else { throw fail("bad \\u escape") }
                         out.append(contentsOf: Array(String(Character(scalar)).utf8))
                     default: out.append(escape)
                     }
@@ -144,6 +174,15 @@ indirect enum LineJSON {
                 }
             }
             throw fail("unterminated string")
+        }
+
+        /// Four hex digits after `\u`.
+        mutating func hex4() throws(SyntaxError) -> UInt32 {
+            guard at + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16) else {
+                throw fail("bad \\u escape")
+            }
+            at += 4
+            return code
         }
     }
 }
