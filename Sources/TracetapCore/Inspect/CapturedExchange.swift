@@ -223,9 +223,8 @@ public struct CaptureReader: Sendable {
             return numbered(sequence, in: newest)
         }
         for session in all.reversed() {
-            let named = ["trace_id", "request_id"].flatMap { key in
-                exchanges(in: session, lineContaining: "\"\(key)\":" + JSONText.quote(id), limit: .max, withBodies: false)
-            }
+            // One search for the ID as a JSON string finds it as a trace ID and as a request ID alike.
+            let named = exchanges(in: session, lineContaining: JSONText.quote(id), limit: .max, withBodies: false)
             if let newest = named.filter({ $0.traceID == id || $0.requestID == id }).max(by: { $0.sequence < $1.sequence }) {
                 return exchange(in: session, spanID: newest.spanID)
             }

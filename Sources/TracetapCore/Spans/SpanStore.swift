@@ -22,7 +22,6 @@ final class SpanStore: Sendable {
         var spans: [Span] = []
         var dropped = 0
         var closing = false
-        var finished = false
     }
 
     init(sessionPath: String?, exporter: OTLPExporter? = nil) {
